@@ -1,0 +1,132 @@
+"""MemShare configuration: one frozen, validated dataclass.
+
+Every knob of the algorithm lives here so that a run can write its resolved
+configuration next to its results and an ablation is a set of overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+POLICIES = ("dense", "random", "memshare")
+# How a block's K/V are turned into the vectors Stage 2 compares.
+#   kv        : stored K (after RoPE) and V
+#   k         : stored K only
+#   v         : V only
+#   k_unrope  : K with the rotation undone by position
+#   k_unrope_v: K with the rotation undone, plus V
+DISTANCES = ("kv", "k", "v", "k_unrope", "k_unrope_v")
+METRICS = ("euclidean", "cosine")
+ENCODERS = ("tokenizer", "embedding")
+DEFAULT_CUE_WORDS = (
+    "Wait",
+    "Alternatively",
+    "Hmm",
+    "Let me check",
+    "Let me verify",
+    "Let me re",
+    "But",
+    "So",
+    "Actually",
+    "Therefore",
+    "Now",
+    "Next",
+    "First",
+    "Finally",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MemShareConfig:
+    """Settings of one sharing policy.
+
+    Args:
+        policy: ``dense`` (never share), ``random`` (share random eligible blocks
+            at ``random_rate``) or ``memshare`` (Stage 1 + Stage 2).
+        block_size: tokens per KV block; must equal the engine's block size.
+        step_threshold: Stage 1 keeps candidate blocks whose step bag-of-words
+            cosine with the new block's step is >= this value (0..1).
+        block_threshold: Stage 2 accepts a candidate whose normalized distance is
+            <= this value. With ``metric="cosine"`` the distance is
+            ``1 - cosine similarity``; see ``memshare.core.stage2``.
+        distance: which K/V tensors enter the Stage 2 distance (see DISTANCES).
+        metric: ``euclidean`` (normalized L2) or ``cosine``.
+        encoder: Stage 1 vectors: ``tokenizer`` (bag of token ids) or
+            ``embedding`` (mean of the model's input embeddings).
+        max_candidates: at most this many candidates go to Stage 2 per block.
+        cross_request: also look for candidates in other running requests.
+        random_rate: target fraction of eligible full blocks the random policy shares.
+        min_gap_blocks: a candidate must lie at least this many blocks before
+            the new block (1 = the immediately preceding block may be used).
+        share_delay_blocks: a full block becomes eligible only after this many
+            newer blocks of the same request have filled, so the most recent
+            context always stays exact (0 = share as soon as the block fills).
+        split_on_blank_lines / cue_words: how output is cut into reasoning steps.
+        seed: RNG seed (random policy, tie breaks).
+    """
+
+    policy: str = "memshare"
+    block_size: int = 32
+    step_threshold: float = 0.8
+    block_threshold: float = 0.55
+    distance: str = "k_unrope"
+    metric: str = "euclidean"
+    encoder: str = "tokenizer"
+    max_candidates: int = 8
+    cross_request: bool = False
+    random_rate: float = 0.1
+    min_gap_blocks: int = 1
+    share_delay_blocks: int = 0
+    split_on_blank_lines: bool = True
+    cue_words: tuple[str, ...] = field(default=DEFAULT_CUE_WORDS)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _one_of("policy", self.policy, POLICIES)
+        _one_of("distance", self.distance, DISTANCES)
+        _one_of("metric", self.metric, METRICS)
+        _one_of("encoder", self.encoder, ENCODERS)
+        if not isinstance(self.block_size, int) or self.block_size <= 0:
+            raise ValueError(f"block_size must be a positive integer, got {self.block_size!r}")
+        for name in ("step_threshold", "random_rate"):
+            _unit_interval(name, getattr(self, name))
+        if not isinstance(self.block_threshold, (int, float)) or not 0.0 <= self.block_threshold <= 2.0:
+            raise ValueError(f"block_threshold must be in [0, 2], got {self.block_threshold!r}")
+        for name in ("max_candidates", "min_gap_blocks"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if not isinstance(self.share_delay_blocks, int) or self.share_delay_blocks < 0:
+            raise ValueError(f"share_delay_blocks must be an integer >= 0, got {self.share_delay_blocks!r}")
+        if not isinstance(self.cue_words, tuple):
+            object.__setattr__(self, "cue_words", tuple(self.cue_words))
+
+    def replace(self, **changes: Any) -> "MemShareConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["cue_words"] = list(self.cue_words)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MemShareConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown MemShare setting(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "cue_words" in data:
+            data["cue_words"] = tuple(data["cue_words"])
+        return cls(**data)
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _unit_interval(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")

@@ -1,0 +1,20 @@
+"""``vllm.general_plugins`` entry point: checks the vLLM version when vLLM starts.
+
+It changes nothing by itself; sharing is switched on by the KV connector settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("memshare")
+
+
+def register() -> None:
+    from memshare.engine.adapter import check_version
+    from memshare.errors import UserError
+
+    try:
+        check_version()
+    except UserError as exc:
+        logger.warning("memshare plugin: %s", exc)

@@ -1,0 +1,1 @@
+"""The ``memshare`` command line."""

@@ -1,0 +1,22 @@
+"""Root of the ``memshare`` CLI: it only wires commands; each lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from memshare_cli.commands import grade
+
+app = typer.Typer(
+    name="memshare",
+    help="MemShare: KV-cache block sharing for reasoning models on vLLM. "
+    "Benchmark, grade, ablate and report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("grade")(grade.grade)
+
+
+if __name__ == "__main__":
+    app()
