@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memshare_cli.commands import grade
+from memshare_cli.commands import bench, catalog, grade
 
 app = typer.Typer(
     name="memshare",
@@ -15,7 +15,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.command("bench")(bench.bench)
 app.command("grade")(grade.grade)
+app.command("models")(catalog.models)
+app.command("datasets")(catalog.datasets)
 
 
 if __name__ == "__main__":

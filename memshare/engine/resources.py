@@ -16,7 +16,7 @@ def load_policy_resources(config: MemShareConfig, model_config: Any) -> dict[str
     from memshare.core.steps import StepVocab
 
     tok = AutoTokenizer.from_pretrained(model_config.tokenizer, trust_remote_code=model_config.trust_remote_code)
-    out: dict[str, Any] = {"vocab": StepVocab.from_tokenizer(tok, config)}
+    out: dict[str, Any] = {"vocab": StepVocab.from_tokenizer(tok)}
     if config.encoder == "embedding":
         out["embedding"] = load_input_embeddings(model_config.model)
     return out

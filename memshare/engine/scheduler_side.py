@@ -138,19 +138,20 @@ class SchedulerSide:
             return
         t0 = time.perf_counter()
         self.stats.stage2_s += worker_meta.stage2_s
-        from memshare.core.stage2 import finish_partials
+        import torch
+
+        from memshare.core.stage2 import Stage2Partials, finish
 
         for job_id, rows in worker_meta.partials.items():
             pending = self._pending.pop(job_id, None)
             if pending is None:
                 continue
-            distances = finish_partials(rows, self.config.metric)
+            distances = finish(Stage2Partials(self.config.metric, torch.tensor(rows, dtype=torch.float32))).tolist()
             self.policy.stats.stage2_queries += 1
             self.policy.stats.stage2_candidates += len(rows)
             choice = self.policy.decide(pending.proposal, distances)
             shared = False
             if choice is not None:
-                self.policy.stats.matches += 1
                 target = pending.candidate_blocks[pending.proposal.candidates.index(choice)]
                 if self._still_valid(pending):
                     self._share(pending.proposal.query, choice, target)
@@ -166,6 +167,7 @@ class SchedulerSide:
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
         query = self._resolve(proposal.query)
         if query is None or query.ref_cnt != 1:
+            self._drop(proposal)
             return
         cands, blocks = [], []
         for ref in proposal.candidates:
@@ -174,6 +176,7 @@ class SchedulerSide:
                 cands.append(ref)
                 blocks.append(block)
         if not cands:
+            self._drop(proposal)
             return
         proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
         if not proposal.needs_distance:
@@ -185,6 +188,10 @@ class SchedulerSide:
         self._pending[job_id] = _Pending(proposal, query, blocks, self._generation[proposal.query.req_id])
         meta.jobs.append(Stage2Job(job_id, query.block_id, proposal.query.block_index,
                                    [b.block_id for b in blocks], [r.block_index for r in cands]))
+
+    def _drop(self, proposal: Proposal) -> None:
+        """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
+        self.policy.decide(proposal, [float("inf")] * len(proposal.candidates))
 
     def _resolve(self, ref: BlockRef) -> Any:
         request = self.requests.get(ref.req_id)

@@ -23,8 +23,7 @@ class WorkerSide:
         self.poison_freed = poison_freed  # tests: freed blocks get garbage
         self.layout: adapter.KVLayout | None = None
         self.runner: Any = None
-        self.inv_freq: torch.Tensor | None = None
-        self.is_neox = True
+        self.rope: Any = None
         self._partials: dict[int, list[list[float]]] = {}
         self._stage2_s = 0.0
         self.patched = 0
@@ -36,9 +35,11 @@ class WorkerSide:
         head_size = model_config.get_head_size()
         self.layout = adapter.KVLayout(kv_caches, num_kv_heads, head_size, vllm_config.cache_config.block_size)
         if self.config.distance.startswith("k_unrope"):
-            from memshare.core.rope import inv_freq_from_hf_config
+            from memshare.core.rope import rope_spec_from_hf_config
 
-            self.inv_freq = inv_freq_from_hf_config(model_config.hf_config.to_dict(), head_size).to(self.layout.device)
+            # NOTE: vLLM's Llama/Qwen-family models use NeoX-style (rotate-half) RoPE.
+            self.rope = rope_spec_from_hf_config(model_config.hf_config.to_dict(), is_neox=True)
+            self.rope = type(self.rope)(self.rope.inv_freq.to(self.layout.device), self.rope.is_neox, self.rope.scaling)
 
     def bind_runner(self, runner: Any) -> None:
         adapter.check_model_runner(runner)
@@ -86,10 +87,8 @@ class WorkerSide:
             c_pos = torch.tensor(job.candidate_block_indices, device=layout.device)[:, None] * bs + arange
             partials = stage2_partials(
                 k_all[qi], v_all[qi], k_all[ci], v_all[ci],
-                query_positions=job.query_block_index * bs + arange,
-                candidate_positions=c_pos,
-                distance=self.config.distance, metric=self.config.metric,
-                inv_freq=self.inv_freq, is_neox=self.is_neox,
+                q_pos=job.query_block_index * bs + arange, c_pos=c_pos,
+                distance=self.config.distance, metric=self.config.metric, rope=self.rope,
             )
-            out[job.job_id] = partials.tolist()
+            out[job.job_id] = partials.sums.tolist()
         return out

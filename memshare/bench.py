@@ -1,0 +1,240 @@
+"""``memshare bench``: generate with each policy on the same prompts, grade, and compare.
+
+Each policy runs in a child process (``memshare.engine.batch``); this module never imports
+vLLM, so bad input fails fast and cleanly. Samples land in the run folder as they finish;
+a rerun resumes. When both ``memshare`` and ``random`` are asked for, ``memshare`` runs
+first and ``random`` is matched to its measured affected ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memshare.core.config import MemShareConfig
+from memshare.data import FieldMap, Problem, load_problems
+from memshare.errors import UserError
+from memshare.results import RunDir, run_name, write_json
+
+ALL_POLICIES = ("vanilla", "dense", "random", "memshare")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str = "smollm2-135m"
+    dataset: str = "math500"
+    data_file: str | None = None
+    fields: FieldMap = FieldMap()
+    limit: int | None = 16
+    samples: int = 1
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    block_size: int = 32
+    kv_blocks: int | None = None
+    max_num_seqs: int = 256
+    policies: tuple[str, ...] = ("dense", "memshare")
+    sharing: MemShareConfig = field(default_factory=MemShareConfig)
+    out: str = "results"
+    force: bool = False
+    dtype: str = "bfloat16"
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise UserError(f"--samples must be at least 1, got {self.samples}")
+        if self.max_tokens < 1:
+            raise UserError(f"--max-tokens must be at least 1, got {self.max_tokens}")
+        if not 0.0 <= self.top_p <= 1.0 or self.top_p == 0.0:
+            raise UserError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise UserError(f"--temperature must be >= 0, got {self.temperature}")
+        if self.block_size <= 0 or self.block_size % 16:
+            raise UserError(f"--block-size must be a positive multiple of 16 (32 on CPU), got {self.block_size}")
+        if self.max_num_seqs < 1:
+            raise UserError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
+        bad = [p for p in self.policies if p not in ALL_POLICIES]
+        if bad or not self.policies:
+            raise UserError(f"unknown policy {', '.join(bad) or '(none)'}: use a comma list of {', '.join(ALL_POLICIES)}")
+
+
+Events = Callable[[str, dict[str, Any]], None]
+
+
+def run_bench(cfg: BenchConfig, on_event: Events | None = None) -> list[dict[str, Any]]:
+    """Run every policy in ``cfg.policies``; return one result dict per policy."""
+    from memshare.models import resolve_model
+
+    emit = on_event or (lambda kind, data: None)
+    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields, seed=cfg.seed)
+    model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
+    prompts = _tokenize(model_path, problems)
+    max_prompt = max(len(p) for p in prompts.values())
+    max_model_len = -(-(max_prompt + cfg.max_tokens) // cfg.block_size) * cfg.block_size
+    if cfg.kv_blocks is not None:
+        need = max_model_len // cfg.block_size + 1
+        if cfg.kv_blocks < need:
+            raise UserError(f"--kv-blocks {cfg.kv_blocks} cannot hold one request of {max_model_len} tokens "
+                            f"({need} blocks of {cfg.block_size} needed): raise it or lower --max-tokens")
+    order = sorted(cfg.policies, key=lambda p: ("vanilla", "dense", "memshare", "random").index(p))
+    results: dict[str, dict[str, Any]] = {}
+    for policy in order:
+        sharing = _policy_config(cfg, policy, results)
+        results[policy] = _run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len, emit)
+    dense = results.get("dense") or results.get("vanilla")
+    for r in results.values():
+        r["speedup_vs_dense"] = (r["output_tokens_per_s"] / dense["output_tokens_per_s"]
+                                 if dense and dense.get("output_tokens_per_s") else None)
+        r["requests_speedup_vs_dense"] = (r["requests_per_s"] / dense["requests_per_s"]
+                                          if dense and dense.get("requests_per_s") else None)
+    return [results[p] for p in cfg.policies if p in results]
+
+
+def _policy_config(cfg: BenchConfig, policy: str, done: dict[str, dict[str, Any]]) -> MemShareConfig | None:
+    if policy == "vanilla":
+        return None
+    sharing = cfg.sharing.replace(policy=policy, block_size=cfg.block_size, seed=cfg.seed)
+    if policy == "random" and "memshare" in done:
+        sharing = sharing.replace(random_rate=min(1.0, float(done["memshare"].get("affected_ratio") or 0.0)))
+    return sharing
+
+
+def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    out = {}
+    for p in problems:
+        ids = tok.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True)
+        out[p.id] = list(ids["input_ids"] if isinstance(ids, dict) else ids)
+    return out
+
+
+def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
+             prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events) -> dict[str, Any]:
+    engine = dict(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
+                  max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype)
+    sampling = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    params = {"engine": {**engine, "model": cfg.model}, "sampling": sampling, "samples": cfg.samples,
+              "limit": cfg.limit, "data_file": cfg.data_file, "sharing": sharing.to_dict() if sharing else None}
+    run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
+    run.prepare({"policy": policy, "dataset": cfg.dataset, "model": cfg.model, **params}, cfg.force)
+    done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
+    jobs = [{"key": f"{p.id}#{s}", "problem_id": p.id, "sample_index": s, "prompt_token_ids": prompts[p.id]}
+            for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
+    emit("policy", {"policy": policy, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
+    report: dict[str, Any] = {}
+    if jobs:
+        report = _spawn({"engine": engine, "policy": sharing.to_dict() if sharing else None, "sampling": sampling,
+                         "jobs": jobs, "samples_path": str(run.samples_path)}, emit, policy)
+        report["resumed_from"] = len(done)
+    elif run.metrics_path.exists():
+        report = json.loads(run.metrics_path.read_text()).get("engine", {})
+    rows = _grade(run, problems, emit)
+    metrics = _metrics(policy, cfg, problems, rows, report, run)
+    write_json(run.metrics_path, {**metrics, "engine": report})
+    return metrics
+
+
+def _spawn(spec: dict[str, Any], emit: Events, policy: str) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)
+        spec_path = fh.name
+    env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
+    env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", spec_path], stdout=subprocess.PIPE,
+                            stderr=log, text=True, env=env)
+    report: dict[str, Any] | None = None
+    error = None
+    try:
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == "progress":
+                emit("progress", {"policy": policy, **event})
+            elif event.get("event") == "done":
+                report = event["report"]
+            elif event.get("event") == "error":
+                error = event["message"]
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.unlink(spec_path)
+    if error:
+        raise UserError(f"{policy}: {error}")
+    if proc.returncode != 0 or report is None:
+        log.seek(0)
+        tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
+        raise UserError(f"{policy}: the engine process failed (exit {proc.returncode}): {tail[0][:300]} "
+                        f"[full log: {log.name}]")
+    os.unlink(log.name)
+    return report
+
+
+def _grade(run: RunDir, problems: list[Problem], emit: Events) -> list[dict[str, Any]]:
+    from evaluators import grade_detailed
+
+    by_id = {p.id: p for p in problems}
+    rows = run.load_samples()
+    changed = False
+    for row in rows:
+        p = by_id.get(str(row["problem_id"]))
+        if p is None or "correct" in row:
+            continue
+        res = grade_detailed(row["response"], p.gold, p.kind)
+        row.update(gold=p.gold, extracted=res.extracted, correct=res.correct, reason=res.reason)
+        changed = True
+    if changed:
+        run.rewrite_samples(rows)
+    emit("graded", {"num": len(rows)})
+    return rows
+
+
+def _metrics(policy: str, cfg: BenchConfig, problems: list[Problem], rows: list[dict[str, Any]],
+             report: dict[str, Any], run: RunDir) -> dict[str, Any]:
+    wanted = {p.id for p in problems}
+    rows = [r for r in rows if str(r["problem_id"]) in wanted]
+    graded = [r for r in rows if "correct" in r]
+    n_correct = sum(1 for r in graded if r["correct"])
+    wall = report.get("wall_s") or 0.0
+    out_tokens = report.get("output_tokens", 0)
+    n_req = report.get("num_requests", 0)
+    lengths = [r["output_tokens"] for r in rows]
+    return {
+        "policy": policy, "model": cfg.model, "dataset": cfg.dataset, "num_prompts": len(problems),
+        "samples": cfg.samples, "run_dir": str(run.path),
+        "num_graded": len(graded), "num_correct": n_correct,
+        "accuracy": n_correct / len(graded) if graded else None,
+        "output_tokens": out_tokens, "wall_s": wall,
+        "output_tokens_per_s": out_tokens / wall if wall else None,
+        "requests_per_s": n_req / wall if wall else None,
+        "mean_output_tokens": sum(lengths) / len(lengths) if lengths else None,
+        "hit_token_cap": sum(1 for r in rows if r.get("finish_reason") == "length"),
+        "mean_ttft_s": _mean([r["ttft_s"] for r in rows]),
+        "mean_tpot_s": _mean([(r["latency_s"] - r["ttft_s"]) / max(r["output_tokens"] - 1, 1) for r in rows]),
+        **{k: report.get(k) for k in ("peak_kv_blocks", "num_preemptions", "mean_running_requests",
+                                       "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
+                                       "stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step",
+                                       "step_ms", "engine_steps", "kv_blocks_total", "resumed_from")},
+    }
+
+
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["sharing"] = cfg.sharing.to_dict()
+    return d

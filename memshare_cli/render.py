@@ -1,0 +1,70 @@
+"""Rich tables and progress bars shared by the commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class BenchProgress:
+    """Progress bars for generation; plain log lines when disabled (``--quiet``)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.quiet = not enabled
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[tok]} tok"), TimeElapsedColumn(), console=err_console,
+                                 disable=not self.enabled)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "BenchProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "status":
+            self._log(data["message"])
+        elif kind == "policy":
+            desc = f"{data['policy']:<9}"
+            self.tasks[data["policy"]] = self.progress.add_task(desc, total=data["total"], completed=data["done"], tok=0)
+            self._log(f"{data['policy']}: {data['total'] - data['done']} to generate -> {data['run_dir']}")
+        elif kind == "progress":
+            task = self.tasks.get(data["policy"])
+            if task is not None:
+                self.progress.update(task, completed=self.progress.tasks[task].total - data["total"] + data["done"],
+                                     tok=data["output_tokens"])
+            if not self.enabled and not self.quiet and data["done"] % 8 == 0:
+                self._log(f"{data['policy']}: {data['done']}/{data['total']} done")
+
+    def _log(self, msg: str) -> None:
+        if not self.quiet:
+            err_console.print(f"[dim]{msg}[/dim]")
+
+
+def _f(x: Any, fmt: str = "{:.2f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> None:
+    t = Table(title=title)
+    cols = [("policy", "policy", "{}"), ("acc", "accuracy", "{:.1%}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
+            ("req/s", "requests_per_s", "{:.3f}"), ("x dense", "speedup_vs_dense", "{:.2f}"),
+            ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
+            ("peak KV", "peak_kv_blocks", "{}"), ("preempt", "num_preemptions", "{}"),
+            ("running", "mean_running_requests", "{:.1f}"), ("mean len", "mean_output_tokens", "{:.0f}"),
+            ("at cap", "hit_token_cap", "{}"), ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
+    for head, _, _ in cols:
+        t.add_column(head, justify="right" if head != "policy" else "left")
+    for r in runs:
+        t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
+    console.print(t)
