@@ -1,0 +1,265 @@
+"""Step vectors for Stage 1: finished reasoning steps, searchable by cosine similarity.
+
+Two encoders (``config.encoder``):
+
+* ``tokenizer`` (``SparseStepIndex``): a step is its bag of token ids (sparse counts). The
+  index is token-major (an inverted index: token id -> the steps holding it, with counts),
+  so a query touches only the postings of its own tokens; norms are stored when a step is
+  added. Cost per query: O(distinct query tokens + their posting lengths), vectorized.
+* ``embedding`` (``DenseStepIndex``): a step is the mean of the model's input-embedding rows
+  of its tokens (with multiplicity); cosine between means, one matrix-vector product.
+
+Similarities are clamped to [0, 1] (a negative embedding cosine counts as 0). Steps are
+added once, when complete, and never change; removing an owner (a request) marks its steps
+dead and ``compact`` (called by the owner of the index) frees them and renumbers slots.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# Identical steps must pass step_threshold = 1.0 despite float rounding.
+_SIM_TOLERANCE = 1e-9
+
+
+class Grow:
+    """An append-only numpy array with amortized O(1) appends; ``view`` is the filled part."""
+
+    __slots__ = ("data", "n")
+
+    def __init__(self, dtype, width: int | None = None, capacity: int = 16) -> None:
+        shape = (capacity,) if width is None else (capacity, width)
+        self.data = np.zeros(shape, dtype=dtype)
+        self.n = 0
+
+    def append(self, value) -> None:
+        if self.n == len(self.data):
+            self.data = np.concatenate([self.data, np.zeros_like(self.data)])
+        self.data[self.n] = value
+        self.n += 1
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+    def keep(self, mask: np.ndarray) -> None:
+        kept = self.view[mask]
+        self.data = np.concatenate([kept, np.zeros_like(self.data[: max(16, len(kept))])])
+        self.n = len(kept)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StepHits:
+    """Steps similar to a query, best first (similarity desc, then most recently added)."""
+
+    owners: np.ndarray  # (n,) int64
+    steps: np.ndarray  # (n,) int64
+    sims: np.ndarray  # (n,) float64 in [0, 1]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+class StepIndex(ABC):
+    """Complete steps of one or more owners (requests, by integer id)."""
+
+    def __init__(self) -> None:
+        self._owner = Grow(np.int64)  # -1: removed
+        self._step = Grow(np.int64)
+        self._num_dead = 0
+
+    def __len__(self) -> int:
+        return self._owner.n - self._num_dead
+
+    @property
+    def num_slots(self) -> int:
+        """Slots in storage, removed ones included until ``compact``."""
+        return self._owner.n
+
+    @property
+    def num_dead(self) -> int:
+        return self._num_dead
+
+    def add_step(self, owner: int, step: int, counts: Mapping[int, int]) -> int:
+        """Add a complete step given as token id -> count; returns its slot."""
+        if owner < 0:
+            raise ValueError("owner ids must be >= 0")
+        slot = self._owner.n
+        self._add_vector(slot, counts)
+        self._owner.append(owner)
+        self._step.append(step)
+        return slot
+
+    def similarities(self, counts: Mapping[int, int]) -> np.ndarray:
+        """Cosine of a bag of tokens with every slot: (num_slots,) in [0, 1], 0 for removed ones."""
+        if self._owner.n == 0 or not counts:
+            return np.zeros(self._owner.n)
+        sims = self._similarities(counts)
+        sims[self._owner.view < 0] = 0.0
+        return np.clip(sims, 0.0, 1.0, out=sims)
+
+    def eligible_similarities(self, counts: Mapping[int, int], *, owner: int, before_step: int, others: bool,
+                              threshold: float) -> np.ndarray:
+        """(num_slots,) similarities of the eligible slots, -1 elsewhere.
+
+        Eligible: similarity >= threshold, and either the owner's steps before
+        ``before_step`` or, with ``others``, any live step of another owner.
+        """
+        sims = self.similarities(counts)
+        owners, steps = self._owner.view, self._step.view
+        own = owners == owner
+        mask = own & (steps < before_step)
+        if others:
+            mask |= ~own & (owners >= 0)
+        mask &= sims >= threshold - _SIM_TOLERANCE
+        sims[~mask] = -1.0
+        return sims
+
+    def search(self, counts: Mapping[int, int], *, owner: int, before_step: int, others: bool,
+               threshold: float) -> StepHits:
+        """The eligible steps (see ``eligible_similarities``), best first."""
+        sims = self.eligible_similarities(counts, owner=owner, before_step=before_step, others=others,
+                                          threshold=threshold)
+        slots = np.flatnonzero(sims >= 0)
+        slots = slots[np.lexsort((-slots, -sims[slots]))]
+        return StepHits(self._owner.view[slots], self._step.view[slots], sims[slots])
+
+    def remove_owner(self, owner: int) -> None:
+        """Mark an owner's steps removed (storage is freed by ``compact``)."""
+        dead = self._owner.view == owner
+        self._owner.view[dead] = -1
+        self._num_dead += int(dead.sum())
+
+    def compact(self) -> np.ndarray:
+        """Drop removed steps from storage. Returns old slot -> new slot (-1: removed)."""
+        alive = self._owner.view >= 0
+        remap = np.where(alive, np.cumsum(alive) - 1, -1)
+        self._compact(alive, remap)
+        self._owner.keep(alive)
+        self._step.keep(alive)
+        self._num_dead = 0
+        return remap
+
+    @abstractmethod
+    def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None: ...
+
+    @abstractmethod
+    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray: ...
+
+    @abstractmethod
+    def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None: ...
+
+
+class _Posting:
+    __slots__ = ("slots", "counts")
+
+    def __init__(self) -> None:
+        self.slots = Grow(np.int64, capacity=4)
+        self.counts = Grow(np.float64, capacity=4)
+
+
+class SparseStepIndex(StepIndex):
+    """Bag-of-token-ids cosine through an inverted index (encoder ``tokenizer``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._post: dict[int, _Posting] = {}
+        self._norm = Grow(np.float64)
+
+    def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
+        for tok, c in counts.items():
+            p = self._post.get(tok)
+            if p is None:
+                p = self._post[tok] = _Posting()
+            p.slots.append(slot)
+            p.counts.append(c)
+        self._norm.append(math.sqrt(sum(c * c for c in counts.values())))
+
+    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
+        idx, cnt, mult = [], [], []
+        for tok, c in counts.items():
+            p = self._post.get(tok)
+            if p is not None:
+                idx.append(p.slots.view)
+                cnt.append(p.counts.view)
+                mult.append(c)
+        n = self._owner.n
+        if not idx:
+            return np.zeros(n)
+        lens = [len(a) for a in idx]
+        weights = np.concatenate(cnt) * np.repeat(np.asarray(mult, dtype=np.float64), lens)
+        dot = np.bincount(np.concatenate(idx), weights=weights, minlength=n)  # (n,)
+        q_norm = math.sqrt(sum(c * c for c in counts.values()))
+        denom = q_norm * self._norm.view
+        return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
+
+    def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
+        for tok in list(self._post):
+            p = self._post[tok]
+            keep = alive[p.slots.view]
+            if not keep.any():
+                del self._post[tok]
+                continue
+            p.slots.keep(keep)
+            p.slots.view[:] = remap[p.slots.view]
+            p.counts.keep(keep)
+        self._norm.keep(alive)
+
+
+class DenseStepIndex(StepIndex):
+    """Cosine between mean input embeddings of steps (encoder ``embedding``).
+
+    Args:
+        embedding: (vocab, dim) input-embedding matrix (numpy or torch; any float dtype).
+            Token ids outside it contribute nothing.
+    """
+
+    def __init__(self, embedding) -> None:
+        super().__init__()
+        self.embedding = as_embedding_matrix(embedding)
+        self._vecs = Grow(np.float32, width=embedding.shape[1])
+
+    def encode(self, counts: Mapping[int, int]) -> np.ndarray:
+        """Unit-norm mean embedding of a bag of tokens: (dim,), zeros if empty."""
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        w = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        ok = (ids >= 0) & (ids < len(self.embedding))
+        rows = self.embedding[ids[ok]].astype(np.float32)  # (k, dim)
+        vec = w[ok] @ rows  # mean up to scale: cosine ignores it
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm > 0 else np.zeros(self.embedding.shape[1], dtype=np.float32)
+
+    def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
+        self._vecs.append(self.encode(counts))
+
+    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
+        return (self._vecs.view @ self.encode(counts)).astype(np.float64)  # (n,)
+
+    def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
+        self._vecs.keep(alive)
+
+
+def as_embedding_matrix(embedding) -> np.ndarray:
+    """(vocab, dim) numpy view of an embedding matrix (a torch tensor is copied to CPU once)."""
+    if hasattr(embedding, "detach"):
+        embedding = embedding.detach().float().cpu().numpy()
+    embedding = np.asarray(embedding)
+    if embedding.ndim != 2 or embedding.shape[0] == 0 or not np.issubdtype(embedding.dtype, np.floating):
+        raise ValueError(f"embedding must be a float (vocab, dim) matrix, got {embedding.dtype} {embedding.shape}")
+    return embedding
+
+
+def make_step_index(encoder: str, embedding=None) -> StepIndex:
+    """A new, empty index for ``config.encoder``."""
+    if encoder == "tokenizer":
+        return SparseStepIndex()
+    if encoder == "embedding":
+        if embedding is None:
+            raise ValueError("encoder='embedding' needs the model's input embedding matrix (embedding=...)")
+        return DenseStepIndex(embedding)
+    raise ValueError(f"unknown encoder {encoder!r}")

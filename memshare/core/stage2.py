@@ -1,0 +1,149 @@
+"""Stage 2 of MemShare: KV distance between a query block and its Stage-1 candidates.
+
+Let ``X`` be the tensors ``config.distance`` selects, each over all layers, heads, tokens
+and dims of a block: ``kv`` = stored K and V; ``k`` = stored K; ``v`` = V; ``k_unrope`` = K
+rotated back by each token's position (``memshare.core.rope``); ``k_unrope_v`` = that and V.
+For the query block ``Q`` and a candidate ``P``:
+
+* ``euclidean``: ``d = sqrt( sum_X ||Q_X - P_X||^2 / sum_X ||Q_X||^2 )``, the distance
+  relative to the query's norm (0 = identical, about 1.41 for unrelated vectors of equal norm).
+* ``cosine``: ``d = 1 - <Q, P> / (||Q|| ||P||)`` over the same vectors concatenated
+  (0..2). Both zero gives 0; one zero gives 1.
+
+Every term is a sum over heads and layers, so a tensor-parallel shard (some heads) or a
+pipeline stage (some layers) computes ``stage2_partials`` on its part, the parts are
+*added* (``+`` or an all-reduce of ``.sums``) and ``finish`` turns the total into
+distances. All candidates are measured in one vectorized pass per tensor, in float32, on
+the device the tensors live on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from memshare.core.config import DISTANCES, METRICS
+from memshare.core.rope import RopeSpec, unrotate
+from memshare.core.stats import SharingStats
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Stage2Partials:
+    """Additive partial sums for C candidates.
+
+    ``sums``: euclidean ``(C, 2)`` = [sum ||Q-P||^2, sum ||Q||^2]; cosine ``(C, 3)`` =
+    [<Q, P>, ||Q||^2, ||P||^2]; float32.
+    """
+
+    metric: str
+    sums: torch.Tensor
+
+    def __post_init__(self) -> None:
+        width = 2 if self.metric == "euclidean" else 3
+        if self.metric not in METRICS or self.sums.ndim != 2 or self.sums.shape[1] != width:
+            raise ValueError(f"{self.metric} partials need sums of shape (C, {width}), got {tuple(self.sums.shape)}")
+
+    def __add__(self, other: "Stage2Partials") -> "Stage2Partials":
+        if other.metric != self.metric or other.sums.shape != self.sums.shape:
+            raise ValueError("can only add partials of the same metric and number of candidates")
+        return Stage2Partials(self.metric, self.sums + other.sums.to(self.sums.device))
+
+
+def stage2_partials(q_k: torch.Tensor | None, q_v: torch.Tensor | None, c_k: torch.Tensor | None,
+                    c_v: torch.Tensor | None, *, distance: str = "k_unrope", metric: str = "euclidean",
+                    q_pos: torch.Tensor | None = None, c_pos: torch.Tensor | None = None,
+                    rope: RopeSpec | None = None) -> Stage2Partials:
+    """Partial sums of the Stage-2 distance over the layers/heads held here.
+
+    Args:
+        q_k, q_v: query block K and V, (L, H, T, D) (any float dtype). A tensor the
+            distance does not use may be None.
+        c_k, c_v: candidate blocks, (C, L, H, T, D).
+        distance: one of ``DISTANCES`` (see the module docstring).
+        metric: ``euclidean`` or ``cosine``.
+        q_pos: (T,) positions of the query's tokens; c_pos: (C, T) of each candidate's
+            tokens (``block_positions``). Needed by the ``k_unrope`` distances only.
+        rope: the model's RoPE (``rope_spec_from_hf_config``); ``k_unrope`` distances only.
+    Returns:
+        ``Stage2Partials`` with C rows.
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    pairs, unrotated = [], []
+    if distance in ("kv", "k"):
+        pairs.append(_checked("k", q_k, c_k))
+    if distance in ("k_unrope", "k_unrope_v"):
+        q, c = _checked("k", q_k, c_k)
+        if rope is None or q_pos is None or c_pos is None:
+            raise ValueError(f"distance {distance!r} needs rope, q_pos and c_pos")
+        num_c, t = c.shape[0], q.shape[-2]
+        if tuple(q_pos.shape) != (t,) or tuple(c_pos.shape) != (num_c, t):
+            raise ValueError(f"positions must be q_pos ({t},) and c_pos ({num_c}, {t}); "
+                             f"got {tuple(q_pos.shape)} and {tuple(c_pos.shape)}")
+        c_pos = c_pos.reshape(num_c, *([1] * (q.ndim - 2)), t)  # (C, 1, .., 1, T)
+        unrotated.append((unrotate(q, q_pos, rope.inv_freq, rope.is_neox, rope.scaling),
+                          unrotate(c, c_pos, rope.inv_freq, rope.is_neox, rope.scaling)))
+        pairs.append(unrotated[-1])
+    if distance in ("kv", "v", "k_unrope_v"):
+        pairs.append(_checked("v", q_v, c_v))
+    num_c = pairs[0][1].shape[0]
+    sums = torch.zeros(num_c, 2 if metric == "euclidean" else 3, dtype=torch.float32, device=pairs[0][1].device)
+    for q, c in pairs:
+        owned = c.dtype != torch.float32 or any(c is u for _, u in unrotated)  # a scratch copy
+        q, c = q.float(), c.float()
+        q_sq = q.square().sum()
+        if metric == "euclidean":
+            diff = c.sub_(q) if owned else c - q  # (C, L, H, T, D)
+            sums[:, 0] += diff.square_().flatten(1).sum(1)  # (C,)
+            sums[:, 1] += q_sq
+        else:
+            c_flat = c.flatten(1)  # (C, N)
+            sums[:, 0] += c_flat @ q.flatten()
+            sums[:, 1] += q_sq
+            sums[:, 2] += c_flat.square().sum(1)
+    return Stage2Partials(metric, sums)
+
+
+def finish(partials: Stage2Partials) -> torch.Tensor:
+    """Distances (C,) from (summed) partials; see the module docstring for the definition."""
+    s = partials.sums
+    if partials.metric == "euclidean":
+        num, den = s[:, 0].clamp_min(0.0), s[:, 1]
+        ratio = torch.where(den > 0, num / den.clamp_min(torch.finfo(s.dtype).tiny),
+                            torch.where(num > 0, torch.inf, 0.0))
+        return ratio.sqrt()
+    dot, qq, pp = s[:, 0], s[:, 1], s[:, 2]
+    den = (qq * pp).sqrt()
+    sim = torch.where(den > 0, dot / den.clamp_min(torch.finfo(s.dtype).tiny),
+                      torch.where(qq + pp == 0, 1.0, 0.0))
+    return (1.0 - sim).clamp(0.0, 2.0)
+
+
+def block_distances(q_k, q_v, c_k, c_v, **kwargs) -> torch.Tensor:
+    """``finish(stage2_partials(...))`` for a single process holding all heads: (C,)."""
+    return finish(stage2_partials(q_k, q_v, c_k, c_v, **kwargs))
+
+
+def block_positions(block_indices, block_size: int, device=None) -> torch.Tensor:
+    """Token positions of blocks: an int gives (T,), a sequence or 1-D tensor gives (C, T)."""
+    idx = torch.as_tensor(block_indices, dtype=torch.long, device=device)
+    offsets = torch.arange(block_size, dtype=torch.long, device=idx.device)
+    return idx[..., None] * block_size + offsets
+
+
+def record_stage2(stats: SharingStats, num_queries: int, num_candidates: int, seconds: float) -> None:
+    """Add one batch of Stage-2 work to a policy's stats (called by whoever runs Stage 2)."""
+    stats.stage2_queries += num_queries
+    stats.stage2_candidates += num_candidates
+    stats.stage2_s += seconds
+
+
+def _checked(name: str, q: torch.Tensor | None, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if q is None or c is None:
+        raise ValueError(f"this distance needs the query's and the candidates' {name.upper()}")
+    if c.ndim != q.ndim + 1 or tuple(c.shape[1:]) != tuple(q.shape):
+        raise ValueError(f"candidate {name.upper()} must have shape (C, *{tuple(q.shape)}), got {tuple(c.shape)}")
+    return q, c

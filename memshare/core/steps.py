@@ -1,0 +1,271 @@
+"""Cutting a request's generated tokens into reasoning steps, incrementally, on token ids.
+
+MemShare (arXiv 2507.21433) compares a new KV block's *reasoning step* with earlier steps.
+This module decides where steps begin, working on token ids so that it can run inside the
+engine after every step with cost proportional to the new tokens.
+
+Rules (all on the decoded text of single tokens, see ``StepVocab``):
+
+* Only output tokens form steps; step 0 starts at the first output token.
+* **Blank line**: with ``split_on_blank_lines``, a step starts at the first token with
+  visible (non-whitespace) text that follows a blank line (two newlines with only
+  whitespace between them). Whitespace tokens after the blank line stay in the old step.
+  A token whose own text holds a blank line between visible characters starts a step.
+* **Cue word**: a step starts at a token whose text, leading whitespace stripped, begins the
+  text of a cue word (``config.cue_words``, case sensitive), when the cue follows a sentence
+  end (the last visible character before it, ignoring closing ``)]}"'*`` and spaces, is
+  ``.``, ``!`` or ``?``) or a newline. A one-word cue must end at a word boundary (``Wait,`` yes,
+  ``Waiting`` no); a multi-word cue is matched as a text prefix, so ``Let me re`` matches
+  ``Let me reconsider``. A cue may span tokens: the decision waits (at most a few tokens)
+  until enough text has arrived, so tokens after an undecided cue are not committed yet.
+* A step never starts before the current step has a visible token.
+
+Block -> step (``majority rule``): a full block belongs to the step that holds most of its
+tokens; on a tie, to the later of the tied steps. Only blocks made entirely of output tokens
+are reported; blocks holding any prompt token are never shared.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memshare.core.config import DEFAULT_CUE_WORDS
+
+_CLOSERS = ")]}\"'*\u2019\u201d"
+_SENTENCE_END = ".!?"
+_INNER_BLANK = re.compile(r"\n[^\S\n]*\n")
+
+# Per-token flags (bits of StepVocab.flags).
+_VISIBLE = 1
+_INNER = 2  # a blank line between visible characters of the token
+_ENDS_SENTENCE = 4
+_CLOSER_ONLY = 8  # visible text made only of closing characters: keeps the previous state
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StepVocab:
+    """What the step splitter needs to know about every token id, computed once.
+
+    Attributes:
+        texts: decoded text of each token id (index = id).
+        flags: one byte per token: a bit set (visible, inner blank line, ends sentence,
+            closer only). Bytes, not arrays: the splitter reads them one at a time.
+        lead_nl: newlines in the token's leading whitespace, capped at 2 (all of them for a
+            whitespace-only token).
+        trail_nl: newlines in the token's trailing whitespace, capped at 2 (0 for
+            whitespace-only).
+    Ids outside the vocabulary are treated as visible text that ends no sentence.
+    """
+
+    texts: tuple[str, ...]
+    flags: bytes
+    lead_nl: bytes
+    trail_nl: bytes
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for name in ("flags", "lead_nl", "trail_nl"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"StepVocab.{name} must have one byte per token ({n})")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @classmethod
+    def from_token_texts(cls, texts: Sequence[str]) -> "StepVocab":
+        """Build from the decoded text of each token id (``texts[i]`` is token ``i``)."""
+        n = len(texts)
+        flags, lead, trail = bytearray(n), bytearray(n), bytearray(n)
+        for i, text in enumerate(texts):
+            core = text.strip()
+            if not core:
+                lead[i] = min(text.count("\n"), 2)
+                continue
+            f = _VISIBLE
+            start = len(text) - len(text.lstrip())
+            end = len(text.rstrip())
+            lead[i] = min(text[:start].count("\n"), 2)
+            trail[i] = min(text[end:].count("\n"), 2)
+            if _INNER_BLANK.search(core):
+                f |= _INNER
+            bare = core.rstrip(_CLOSERS + " \t\r\n")
+            if not bare:
+                f |= _CLOSER_ONLY
+            elif bare[-1] in _SENTENCE_END:
+                f |= _ENDS_SENTENCE
+            flags[i] = f
+        return cls(tuple(texts), bytes(flags), bytes(lead), bytes(trail))
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, vocab_size: int | None = None) -> "StepVocab":
+        """Build from a Hugging Face tokenizer by decoding every token id on its own.
+
+        Byte-level markers (``Ġ``, ``Ċ``) and SentencePiece ``▁`` come out as real spaces
+        and newlines because each id is decoded, not read from the vocabulary file.
+        ``vocab_size`` defaults to ``len(tokenizer)`` (added tokens included).
+        """
+        n = len(tokenizer) if vocab_size is None else vocab_size
+        texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False,
+                                       clean_up_tokenization_spaces=False)
+        return cls.from_token_texts(texts)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StepEnd:
+    """Step ``step`` is complete; ``counts`` (token id -> count) will not change again."""
+
+    step: int
+    counts: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BlockDone:
+    """All tokens of output-only block ``block_index`` are committed to steps.
+
+    ``step`` is the block's step (majority rule) and ``step_counts`` that step's bag of
+    words over its tokens up to and including the block's last token (the Stage-1 query).
+    """
+
+    block_index: int
+    step: int
+    token_ids: tuple[int, ...]
+    step_counts: dict[int, int]
+
+
+class CueMatcher:
+    """Matches cue words at the start of a token run (see the module docstring)."""
+
+    def __init__(self, cue_words: Sequence[str]) -> None:
+        cues = {c.strip() for c in cue_words if c.strip()}
+        self.cues = tuple(sorted(cues))
+
+    def match(self, texts: Sequence[str], token_ids: Sequence[int], start: int) -> bool | None:
+        """True/False: a cue does / does not start at ``token_ids[start]``; None: need more tokens."""
+        if not self.cues:
+            return False
+        text = _text(texts, token_ids[start]).lstrip()
+        j = start
+        while True:
+            undecided = False
+            for cue in self.cues:
+                if text.startswith(cue):
+                    if " " in cue or (len(text) > len(cue) and not text[len(cue)].isalnum()):
+                        return True
+                    undecided |= len(text) == len(cue)
+                elif cue.startswith(text):
+                    undecided = True
+            if not undecided:
+                return False
+            j += 1
+            if j >= len(token_ids):
+                return None
+            text += _text(texts, token_ids[j])
+
+
+def _text(texts: Sequence[str], token_id: int) -> str:
+    return texts[token_id] if 0 <= token_id < len(texts) else ""
+
+
+class StepTracker:
+    """Per-request incremental step splitter and block -> step mapper.
+
+    ``feed`` takes the request's whole token list (prompt + output) each time and returns,
+    in order, ``StepEnd`` and ``BlockDone`` events for the tokens committed since the last
+    call. The result does not depend on how the token list was chunked across calls.
+    """
+
+    def __init__(self, vocab: StepVocab, prompt_len: int, block_size: int, *,
+                 cue_words: Sequence[str] = DEFAULT_CUE_WORDS, split_on_blank_lines: bool = True) -> None:
+        if prompt_len < 0 or block_size <= 0:
+            raise ValueError("prompt_len must be >= 0 and block_size > 0")
+        self.vocab = vocab
+        self.prompt_len = prompt_len
+        self.block_size = block_size
+        self.split_on_blank_lines = split_on_blank_lines
+        self.cues = CueMatcher(cue_words)
+        self.num_committed = 0  # output tokens assigned to steps
+        self.step_starts: list[int] = []  # output offset where each step begins
+        # NOTE: only the steps a future block can still belong to are kept (current + recent).
+        self._counts: dict[int, dict[int, int]] = {}
+        self._pending_nl = 0
+        self._prev_ends_sentence = False
+        self._cur_visible = False
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.step_starts)
+
+    @property
+    def first_output_block(self) -> int:
+        """Index of the first block made only of output tokens."""
+        return -(-self.prompt_len // self.block_size)
+
+    def step_of(self, output_offset: int) -> int:
+        """Step of a committed output token (by its offset in the output)."""
+        if not 0 <= output_offset < self.num_committed:
+            raise IndexError(f"output token {output_offset} is not committed")
+        return bisect_right(self.step_starts, output_offset) - 1
+
+    def feed(self, token_ids: Sequence[int]) -> list[StepEnd | BlockDone]:
+        if len(token_ids) < self.prompt_len + self.num_committed:
+            raise ValueError("token list shrank: a request's tokens must only grow")
+        v, events = self.vocab, []
+        n_vocab, bs, p = len(v), self.block_size, self.prompt_len
+        i = p + self.num_committed
+        while i < len(token_ids):
+            tok = token_ids[i]
+            known = 0 <= tok < n_vocab
+            flags = v.flags[tok] if known else _VISIBLE
+            if not self.step_starts:
+                self._start_step()
+            if not flags & _VISIBLE:
+                self._pending_nl += v.lead_nl[tok]
+            else:
+                if self._cur_visible:
+                    nl_before = self._pending_nl + (v.lead_nl[tok] if known else 0)
+                    new_step = self.split_on_blank_lines and (nl_before >= 2 or bool(flags & _INNER))
+                    if not new_step and (nl_before >= 1 or self._prev_ends_sentence):
+                        matched = self.cues.match(v.texts, token_ids, i)
+                        if matched is None:
+                            break  # a cue may start here: wait for the tokens that decide it
+                        new_step = matched
+                    if new_step:
+                        events.append(StepEnd(self.num_steps - 1, self._counts[self.num_steps - 1]))
+                        self._start_step()
+                self._cur_visible = True
+                self._pending_nl = v.trail_nl[tok] if known else 0
+                if not flags & _CLOSER_ONLY:
+                    self._prev_ends_sentence = bool(flags & _ENDS_SENTENCE)
+            cur = self._counts[self.num_steps - 1]
+            cur[tok] = cur.get(tok, 0) + 1
+            self.num_committed += 1
+            i += 1
+            if i % bs == 0 and i - bs >= p:
+                events.append(self._block_done(i // bs - 1, token_ids))
+        return events
+
+    def _start_step(self) -> None:
+        self.step_starts.append(self.num_committed)
+        self._counts[self.num_steps - 1] = {}
+        self._cur_visible = False
+
+    def _block_done(self, block_index: int, token_ids: Sequence[int]) -> BlockDone:
+        bs = self.block_size
+        lo = block_index * bs - self.prompt_len  # output offsets [lo, lo + bs)
+        first, last = self.step_of(lo), self.step_of(lo + bs - 1)
+        step, best = last, 0
+        for s in range(last, first - 1, -1):  # later step first: wins ties
+            s_lo = max(lo, self.step_starts[s])
+            s_hi = min(lo + bs, self.step_starts[s + 1] if s + 1 < self.num_steps else lo + bs)
+            if s_hi - s_lo > best:
+                step, best = s, s_hi - s_lo
+        counts = self._counts[step]
+        snapshot = dict(counts) if step == self.num_steps - 1 else counts
+        # No later block can belong to a step before the current one.
+        for s in [s for s in self._counts if s < self.num_steps - 1]:
+            del self._counts[s]
+        start = block_index * bs
+        return BlockDone(block_index, step, tuple(token_ids[start:start + bs]), snapshot)
