@@ -12,8 +12,8 @@ For a new full output block ``q`` of request ``r`` (arXiv 2507.21433, Sec. 3):
    yet. A pool larger than ``POOL_PER_CANDIDATE * max_candidates`` keeps the blocks of the
    most similar steps (newest first on ties).
 4. Ranking: the block's own bag-of-words cosine with ``q``'s tokens (the text signal that
-   tracks the KV distance best), then its step's similarity, then recency; the first
-   ``max_candidates`` are returned, best first.
+   tracks the KV distance best; token ids whatever the step encoder), then its step's
+   similarity, then recency; the first ``max_candidates`` are returned, best first.
 
 Cost per query: one index lookup (``encoders``) plus a few vectorized passes over the blocks
 of the searched requests; nothing loops in Python over past steps or blocks.
@@ -110,7 +110,8 @@ class Stage1:
         self._owner_req[owner] = req_id
 
     def remove_request(self, req_id: str) -> None:
-        """Forget a request; with a shared index its steps and blocks are freed too."""
+        """Forget a request. In a shared (cross-request) index its steps and blocks are
+        marked removed at once and freed by compaction once they outnumber live ones."""
         rq = self._reqs.pop(req_id, None)
         if rq is None:
             return

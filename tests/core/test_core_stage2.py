@@ -134,3 +134,15 @@ def test_block_positions_and_record():
     stats = SharingStats()
     record_stage2(stats, 2, 9, 0.5)
     assert (stats.stage2_queries, stats.stage2_candidates, stats.stage2_s) == (2, 9, 0.5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("distance", ["kv", "k_unrope_v"])
+def test_gpu_matches_cpu(distance):
+    q_k, q_v, c_k, c_v = blocks(3)
+    kw = dict(distance=distance, q_pos=block_positions(9, T), c_pos=block_positions([0, 2, 4, 6], T), rope=ROPE)
+    cpu = block_distances(q_k, q_v, c_k, c_v, **kw)
+    dev = RopeSpec(ROPE.inv_freq.cuda())
+    gpu = block_distances(q_k.cuda(), q_v.cuda(), c_k.cuda(), c_v.cuda(), **{**kw, "rope": dev,
+                          "q_pos": kw["q_pos"].cuda(), "c_pos": kw["c_pos"].cuda()})
+    assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=1e-4)
