@@ -1,0 +1,107 @@
+"""``memshare grade``: re-grade a results or predictions JSONL file.
+
+Heavy imports (the evaluators, rich) happen inside the command so that
+``memshare --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=EXIT_BAD_INPUT)
+
+
+def _render(summary: dict, show: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Accuracy per dataset")
+    table.add_column("dataset")
+    table.add_column("graded", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("accuracy", justify="right")
+    for name, stats in summary["datasets"].items():
+        table.add_row(name, str(stats["num_graded"]), str(stats["num_correct"]), f"{stats['accuracy']:.2%}")
+    console.print(table)
+    found = summary["disagreements"]
+    if not found:
+        console.print("No disagreements with stored verdicts.")
+        return
+    sample = Table(title=f"Disagreements with stored verdicts ({min(show, len(found))} of {len(found)})")
+    for column in ("line", "dataset", "gold", "extracted", "stored", "new", "reason"):
+        sample.add_column(column, overflow="fold")
+    for item in found[:show]:
+        sample.add_row(
+            str(item["line"]),
+            item["dataset"],
+            item["gold"][:40],
+            str(item["extracted"])[:40],
+            str(item["stored_correct"]),
+            str(item["correct"]),
+            item["reason"],
+        )
+    console.print(sample)
+
+
+def grade(
+    file: Path = typer.Argument(..., help="Results or predictions JSONL file.", show_default=False),
+    response_field: str = typer.Option("response", "--response-field", help="Field holding the model output."),
+    gold_field: str = typer.Option("gold", "--gold-field", help="Field holding the gold answer."),
+    kind_field: str = typer.Option("kind", "--kind-field", help="Field holding math|aime|gpqa."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Grade every row as math, aime or gpqa."),
+    dataset_field: str = typer.Option("dataset", "--dataset-field", help="Field used to group accuracy."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write re-graded rows (extracted, correct, reason)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per answer."),
+    jobs: int = typer.Option(4, "--jobs", "-j", help="Answers graded concurrently."),
+    show: int = typer.Option(10, "--show", help="Disagreements shown in the table."),
+) -> None:
+    """Re-grade a results or predictions JSONL file and report accuracy per dataset."""
+    from evaluators.regrade import FieldNames, InputError, read_rows, regrade, summarize, write_rows
+    from evaluators.settings import GradeSettings
+
+    if timeout <= 0 or jobs < 1:
+        raise _fail("--timeout must be positive and --jobs at least 1")
+    fields = FieldNames(response=response_field, gold=gold_field, kind=kind_field, dataset=dataset_field)
+    try:
+        rows = read_rows(file, fields, kind.lower() if kind else None)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    settings = GradeSettings(timeout_s=timeout)
+    progress = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("grading", total=len(rows))
+        results = regrade(rows, settings, jobs, on_done=lambda: progress.advance(task))
+    summary = summarize(rows, results, fields)
+    if out is not None:
+        try:
+            write_rows(out, rows, results)
+        except InputError as exc:
+            raise _fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        _render(summary, show)
