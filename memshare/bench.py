@@ -45,7 +45,7 @@ class BenchConfig:
     sharing: MemShareConfig = field(default_factory=MemShareConfig)
     out: str = "results"
     force: bool = False
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -113,7 +113,7 @@ def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
     out = {}
     for p in problems:
         ids = tok.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True)
-        out[p.id] = list(ids["input_ids"] if isinstance(ids, dict) else ids)
+        out[p.id] = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
     return out
 
 

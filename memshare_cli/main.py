@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memshare_cli.commands import bench, catalog, grade
+from memshare_cli.commands import analyze, bench, catalog, grade
 
 app = typer.Typer(
     name="memshare",
@@ -17,6 +17,7 @@ app = typer.Typer(
 
 app.command("bench")(bench.bench)
 app.command("grade")(grade.grade)
+app.command("analyze")(analyze.analyze)
 app.command("models")(catalog.models)
 app.command("datasets")(catalog.datasets)
 

@@ -23,7 +23,7 @@ class EngineSettings:
     max_num_seqs: int = 256
     max_model_len: int = 2048
     seed: int = 0
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     enforce_eager: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
