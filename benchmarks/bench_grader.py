@@ -6,7 +6,10 @@ Two figures are printed:
   normalization, and a worker process only when the strings differ);
 * ``parser path``: the same pairs forced through the worker (LaTeX parsing
   and sympy comparison under the deadline), i.e. the cost when the string
-  shortcut does not apply.
+  shortcut does not apply;
+* ``wrong answers``: each gold against the NEXT problem's solution box, the
+  full (and slowest) path of a mismatch: parse both, compare structure,
+  numbers, symbols.
 
 Usage: ``python benchmarks/bench_grader.py [--data DIR]``. The data
 directory defaults to ``$MEMSHARE_SHARED_DATASETS`` or ``../shared/datasets``
@@ -59,8 +62,10 @@ def main() -> int:
     results = [grade_detailed(row["solution"], row["answer"], "math", settings) for row in rows]
     total = time.perf_counter() - start
     correct = sum(r.correct for r in results)
-    print(f"grade:       {len(rows)} pairs, {correct} correct, {total:.2f} s total, {1000 * total / len(rows):.2f} ms/grade")
+    print(f"grade:         {len(rows)} pairs, {correct} correct, {total:.2f} s total, {1000 * total / len(rows):.2f} ms/grade")
 
+    # Parses are cached per worker; time the parser from cold.
+    run_with_deadline("evaluators.parse:clear_cache", (), settings.timeout_s, settings.pool)
     start = time.perf_counter()
     forced = 0
     for row in rows:
@@ -71,8 +76,20 @@ def main() -> int:
         forced += ok
     total_forced = time.perf_counter() - start
     print(
-        f"parser path: {len(rows)} pairs, {forced} correct, {total_forced:.2f} s total, "
+        f"parser path:   {len(rows)} pairs, {forced} correct, {total_forced:.2f} s total, "
         f"{1000 * total_forced / len(rows):.2f} ms/grade"
+    )
+    run_with_deadline("evaluators.parse:clear_cache", (), settings.timeout_s, settings.pool)
+    start = time.perf_counter()
+    wrong = [
+        grade_detailed(rows[(i + 1) % len(rows)]["solution"], row["answer"], "math", settings)
+        for i, row in enumerate(rows)
+    ]
+    total_wrong = time.perf_counter() - start
+    accepted = sum(r.correct for r in wrong)
+    print(
+        f"wrong answers: {len(rows)} pairs, {accepted} accepted, {total_wrong:.2f} s total, "
+        f"{1000 * total_wrong / len(rows):.2f} ms/grade"
     )
     print(f"worker pool start-up (once per process): {startup:.2f} s")
     return 0 if correct == len(rows) and forced == len(rows) else 1

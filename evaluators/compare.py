@@ -46,16 +46,16 @@ def _lone_symbol(node: Node) -> bool:
     return isinstance(node, ScalarNode) and getattr(node.expr, "is_Symbol", False)
 
 
-def _ordered(gold: tuple[Node, ...], pred: tuple[Node, ...], s: CompareSettings) -> str | None:
+def _ordered(gold: tuple[Node, ...], pred: tuple[Node, ...], s: CompareSettings, name: str) -> str | None:
     if len(gold) != len(pred):
         return None
     for g, p in zip(gold, pred):
         if _match(g, p, s) is None:
             return None
-    return "ordered"
+    return name
 
 
-def _unordered(gold: tuple[Node, ...], pred: tuple[Node, ...], s: CompareSettings) -> str | None:
+def _unordered(gold: tuple[Node, ...], pred: tuple[Node, ...], s: CompareSettings, name: str) -> str | None:
     if len(gold) != len(pred):
         return None
     unused = list(pred)
@@ -66,7 +66,14 @@ def _unordered(gold: tuple[Node, ...], pred: tuple[Node, ...], s: CompareSetting
                 break
         else:
             return None
-    return "unordered"
+    return name
+
+
+def _seq_name(node: Node) -> str:
+    if isinstance(node, SeqNode) and (node.open, node.close) == ("(", ")"):
+        infinite = any("\\infty" in item.text for item in node.items)
+        return "interval" if infinite else "tuple"
+    return "interval" if isinstance(node, SeqNode) else "tuple"
 
 
 def _base(gold: Node, pred: Node) -> str | None:
@@ -112,18 +119,18 @@ def _vector(node: Node) -> tuple[Node, ...] | None:
 def _collections(gold: Node, pred: Node, s: CompareSettings) -> str | None:
     if isinstance(gold, SetNode):
         if isinstance(pred, SetNode):
-            return _unordered(gold.items, pred.items, s)
+            return _unordered(gold.items, pred.items, s, "set")
         return _match(gold.items[0], pred, s) if len(gold.items) == 1 else None
     if isinstance(pred, SetNode):
         if isinstance(gold, SeqNode) and pred.bare:
-            return _ordered(gold.items, pred.items, s)
+            return _ordered(gold.items, pred.items, s, _seq_name(gold))
         return _match(gold, pred.items[0], s) if len(pred.items) == 1 else None
     if isinstance(gold, SeqNode) and isinstance(pred, SeqNode):
         if (gold.open, gold.close) != (pred.open, pred.close):
             return None
-        return _ordered(gold.items, pred.items, s)
+        return _ordered(gold.items, pred.items, s, _seq_name(gold))
     if isinstance(gold, UnionNode) and isinstance(pred, UnionNode):
-        return _unordered(gold.items, pred.items, s)
+        return _unordered(gold.items, pred.items, s, "union")
     if isinstance(gold, MatrixNode) and isinstance(pred, MatrixNode):
         if len(gold.rows) != len(pred.rows):
             return None
@@ -131,10 +138,10 @@ def _collections(gold: Node, pred: Node, s: CompareSettings) -> str | None:
         flat_p = tuple(cell for row in pred.rows for cell in row)
         if [len(r) for r in gold.rows] != [len(r) for r in pred.rows]:
             return None
-        return _ordered(flat_g, flat_p, s)
+        return _ordered(flat_g, flat_p, s, "matrix")
     gv, pv = _vector(gold), _vector(pred)
     if gv is not None and pv is not None and (isinstance(gold, MatrixNode) or isinstance(pred, MatrixNode)):
-        return _ordered(gv, pv, s)
+        return _ordered(gv, pv, s, "matrix")
     return None
 
 
@@ -172,16 +179,7 @@ def verify_detailed(
     method = _match(gold.node, pred.node, settings)
     if method is None:
         return False, "mismatch"
-    if method in ("ordered", "unordered"):
-        method = _describe(gold.node)
     return True, f"match: {method}"
-
-
-def _describe(node: Node) -> str:
-    names = {SetNode: "set", SeqNode: "tuple", UnionNode: "union", MatrixNode: "matrix"}
-    if isinstance(node, SeqNode) and node.open + node.close not in ("()",):
-        return "interval"
-    return names.get(type(node), "structure")
 
 
 def verify(gold: MathAnswer, pred: MathAnswer, settings: CompareSettings = CompareSettings()) -> bool:

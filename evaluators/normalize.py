@@ -17,7 +17,8 @@ pairs without sympy. Normalization removes presentation only:
 * units: a ``\\text{...}``/``\\mbox{...}`` word (with an optional ``^2``)
   next to a number is dropped, as is a trailing unit word (``5 cm``,
   ``12 inches``); other ``\\text{...}`` is unwrapped;
-* ``\\text{ or }``/``\\text{ and }`` between answers become commas.
+* ``\\text{ or }``/``\\text{ and }`` between answers become commas;
+* bare ``pi`` and ``inf``/``infinity`` become ``\\pi`` and ``\\infty``.
 
 Every regex here is linear (no nested quantifiers); inputs are capped by the
 caller.
@@ -50,6 +51,9 @@ _UNIT_WORDS = frozenset(
 _FUNCTION_WORDS = frozenset("sin cos tan cot sec csc log ln exp lim max min gcd lcm det mod".split())
 _TRAILING_WORD = re.compile(r"(?<=[\d}])\s+([A-Za-z]+(?:\s+[A-Za-z]+)?)(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$")
 _PLAIN_WORDS = re.compile(r"[A-Za-z][A-Za-z '\-]*")
+# Plain-text spellings models use for constants ("pi", "inf").
+_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
+_BARE_INFINITY = re.compile(r"(?<![\\A-Za-z])(?:infinity|infty|inf)(?![A-Za-z])")
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "π": "\\pi ", "∞": "\\infty ", "√": "\\sqrt"}
 
 
@@ -123,6 +127,8 @@ def normalize_latex(text: str) -> str:
     text = _FRAC_SECOND.sub(r"\\frac\1{\2}", text)
     text = _SQRT_SHORT.sub(lambda m: "\\sqrt" + (m.group(1) or "") + "{" + m.group(2) + "}", text)
     text = _LEADING_DOT.sub(r"0.\1", text)
+    text = _BARE_PI.sub(r"\\pi ", text)
+    text = _BARE_INFINITY.sub(r"\\infty ", text)
     text = " ".join(text.split()).strip().rstrip(".,;").strip()
     if _GROUPED.fullmatch(text):
         text = text.replace(",", "")

@@ -6,7 +6,8 @@ Structure is read here, outermost first:
 2. numerals with a base subscript (``204_5``, ``204_{5}``) -> ``BaseNode``;
 3. top-level commas -> an unordered ``SetNode`` (a list of solutions);
 4. top-level ``=`` or ``\\in`` -> ``EquationNode`` (first and last side of a
-   chain ``a = b = c``);
+   chain ``a = b = c``); a one-variable inequality (``x > 5``,
+   ``-2 \\le x \\le 7``) -> the interval it describes, as a ``SeqNode``;
 5. top-level ``\\cup`` -> ``UnionNode``;
 6. a ``pmatrix``/``bmatrix``/``vmatrix``/``matrix``/``array`` -> ``MatrixNode``;
 7. ``\\{...\\}`` -> ``SetNode``; a bracket pair spanning the answer with a
@@ -50,6 +51,8 @@ _BASE = re.compile(r"([0-9A-Za-z]+)_\{?\s*(\d{1,2})\s*\}?")
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(.*)\\end\{\1\}", re.DOTALL)
 _ARRAY_SPEC = re.compile(r"^\s*\{[lcr| ]*\}")
 _MAX_STRUCTURE_DEPTH = 8
+_RELATION = re.compile(r"(\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|<=|>=|<|>)(?![A-Za-z])")
+_LONE_VARIABLE = re.compile(r"[A-Za-z]")
 
 
 def _base_node(text: str) -> BaseNode | None:
@@ -136,6 +139,37 @@ def _plus_minus(text: str, settings: CompareSettings, depth: int) -> SetNode | N
     return SetNode(text, (_node(plus, settings, depth + 1), _node(minus, settings, depth + 1)), bare=True)
 
 
+def _inequality(text: str, settings: CompareSettings, depth: int) -> SeqNode | None:
+    """``x > 5`` -> ``(5, \\infty)``; ``-2 \\le x \\le 7`` -> ``[-2, 7]``."""
+    pieces = _RELATION.split(text)
+    if len(pieces) not in (3, 5):
+        return None
+    terms = [p.strip() for p in pieces[0::2]]
+    ops = ["<" if op.startswith(("<", "\\l")) else ">" for op in pieces[1::2]]
+    closed = [op in ("<=", ">=") or op.startswith(("\\le", "\\ge")) for op in pieces[1::2]]
+    if len(terms) == 3:
+        if not _LONE_VARIABLE.fullmatch(terms[1]) or ops[0] != ops[1]:
+            return None
+        low, high = (0, 2) if ops[0] == "<" else (2, 0)
+        bounds = (terms[low], terms[high])
+        brackets = (closed[0], closed[1]) if ops[0] == "<" else (closed[1], closed[0])
+    else:
+        if _LONE_VARIABLE.fullmatch(terms[0]):
+            value, var_first = terms[1], True
+        elif _LONE_VARIABLE.fullmatch(terms[1]):
+            value, var_first = terms[0], False
+        else:
+            return None
+        # "x > a" and "a < x" both bound x from below.
+        below = (ops[0] == ">") == var_first
+        bounds = (value, "\\infty") if below else ("-\\infty", value)
+        brackets = (closed[0], False) if below else (False, closed[0])
+    open_tok = "[" if brackets[0] else "("
+    close_tok = "]" if brackets[1] else ")"
+    items = tuple(_node(b, settings, depth + 1) for b in bounds)
+    return SeqNode(text, open_tok, close_tok, items)
+
+
 def _equation(text: str, settings: CompareSettings, depth: int) -> EquationNode | None:
     for sep in ("\\in", "="):
         parts = split_top_level(text, sep)
@@ -159,7 +193,7 @@ def _node(text: str, settings: CompareSettings, depth: int) -> Node:
     parts = split_top_level(text, ",")
     if len(parts) >= 2:
         return _set(text, parts, settings, depth, bare=True)
-    for build in (_equation,):
+    for build in (_equation, _inequality):
         found = build(text, settings, depth)
         if found is not None:
             return found
@@ -228,3 +262,8 @@ def parse_math(latex: str, settings: CompareSettings = CompareSettings()) -> Mat
         leaves hold ``expr=None`` and ``parsed`` is ``False``).
     """
     return _parse_cached(latex, settings)
+
+
+def clear_cache() -> None:
+    """Forget cached parses (e.g. to time parsing from cold)."""
+    _parse_cached.cache_clear()

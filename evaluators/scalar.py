@@ -47,11 +47,13 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     return bool(diff <= tol * scale)
 
 
-def _evaluate(expr: Any, digits: int) -> Any | None:
+def _evaluate(expr: Any, digits: int, point: dict | None = None) -> Any | None:
     import sympy
 
     try:
-        value = sympy.N(expr, digits)
+        # evalf(subs=...) substitutes inside the numeric evaluation, so x^1000
+        # at x = 2.7 is never expanded into an exact rational first.
+        value = sympy.N(expr, digits, subs=point) if point else sympy.N(expr, digits)
     except Exception:  # sympy raises many types on unevaluable input
         return None
     if not getattr(value, "is_number", False) or value.free_symbols:
@@ -108,8 +110,8 @@ def scalar_match(a: Any, b: Any, settings: CompareSettings = CompareSettings()) 
         return _symbolic(a, b)
     evaluated = 0
     for point in _points(symbols, settings.random_points):
-        va = _evaluate(a.subs(point), settings.eval_digits)
-        vb = _evaluate(b.subs(point), settings.eval_digits)
+        va = _evaluate(a, settings.eval_digits, point)
+        vb = _evaluate(b, settings.eval_digits, point)
         if va is None or vb is None:
             continue
         if not _close(va, vb, tol):

@@ -112,6 +112,7 @@ ROOTS_PI_POWERS = [
     ("\\pi", boxed("\\pi"), True),
     ("\\pi", boxed("3.14"), False),
     ("\\pi", boxed("3.14159265359"), True),
+    ("\\pi", boxed("pi"), True),
     ("288 \\pi", boxed("288\\pi"), True),
     ("288 \\pi", boxed("\\pi \\cdot 288"), True),
     ("288 \\pi", boxed("288"), False),
@@ -152,6 +153,14 @@ INTERVALS_AND_UNIONS = [
     ("\\left(\\frac{3}{5},\\frac{8}{3}\\right]", boxed("(0.6, 8/3)"), False),
     ("\\left[ \\frac{\\pi^2}{8}, \\frac{5 \\pi^2}{4} \\right]", boxed("[\\pi^2/8, 5\\pi^2/4]"), True),
     ("\\left[ \\frac{\\pi^2}{8}, \\frac{5 \\pi^2}{4} \\right]", boxed("(\\pi^2/8, 5\\pi^2/4)"), False),
+    ("(2,\\infty)", boxed("(2, inf)"), True),
+    # One-variable inequalities describe intervals.
+    ("(5,\\infty)", boxed("x > 5"), True),
+    ("(5,\\infty)", boxed("x \\geq 5"), False),
+    ("(-\\infty, 0]", boxed("x \\le 0"), True),
+    ("(-\\infty, 0]", boxed("0 < x"), False),
+    ("x \\in [-2,7]", boxed("-2 \\le x \\le 7"), True),
+    ("x \\in [-2,7]", boxed("-2 < x \\le 7"), False),
 ]
 
 TUPLES = [
