@@ -95,8 +95,10 @@ def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = 
     """
     if kind is not None and kind not in KINDS:
         raise InputError(f"unknown kind {kind!r} (expected {', '.join(KINDS)})")
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
     rows = []
     try:
         with path.open(encoding="utf-8") as handle:

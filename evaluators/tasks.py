@@ -8,7 +8,7 @@ starts with warm parser caches instead of paying ~0.5 s on its first task.
 from __future__ import annotations
 
 from evaluators.compare import verify_detailed
-from evaluators.parse import parse_math
+from evaluators.parse import clear_cache, parse_math
 from evaluators.settings import CompareSettings
 
 
@@ -50,15 +50,15 @@ def _warm_up() -> None:
         ("x^2 + 3x - 4", "(x+4)(x-1)"),
         ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1,2)"),
         ("3+4i", "4i+3"),
+        ("y = 2x + 3", "2x+3"),
+        ("x > 5", "(5, \\infty)"),
         ("\\sqrt[3]{2} \\pi", "2^{1/3}\\pi"),
     )
     settings = CompareSettings()
     for gold, pred in samples:
         compare_math(gold, pred, settings)
-    from evaluators.parse import _parse_cached
-
     # Keep the grammar caches, drop the cached answers.
-    _parse_cached.cache_clear()
+    clear_cache()
 
 
 _warm_up()
