@@ -118,3 +118,7 @@ def _convert_gguf(gguf_path: Path, out: Path) -> None:
     (tmp / ".complete").write_text(str(gguf_path))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
+
+
+if __name__ == "__main__":  # ``python -m memshare.models``: prepare the offline default once
+    print(resolve_model(DEFAULT_MODEL, status=print))

@@ -125,6 +125,13 @@ def patch_worker_block(runner: Any, req_id: str, index: int, block_id: int) -> b
     return True
 
 
+def cpu_attention_isa(dtype: torch.dtype, block_size: int, head_size: int) -> str:
+    """The CPU attention kernel family vLLM picks; it decides how K is laid out in a block."""
+    from vllm.v1.attention.backends.cpu_attn import _get_attn_isa
+
+    return _get_attn_isa(dtype, block_size, head_size)
+
+
 def worker_block_ids(runner: Any, req_id: str) -> list[int]:
     """The worker's block list of a request (tests and debugging)."""
     state = runner.requests.get(req_id)
@@ -135,7 +142,9 @@ class KVLayout:
     """Reads whole blocks out of vLLM's per-layer KV tensors as (K, V).
 
     CPU (``cpu_attn``): ``[num_blocks, H, block_size, 2 * D]`` per layer; the kernel views a
-    block as ``[H, 2 * block_size, D]`` with K in the first half, V in the second.
+    block as ``[H, 2 * block_size, D]`` with K in the first half, V in the second. Under the
+    ``vec`` ISA each head's K is stored transposed, ``[D, block_size]`` (checked against
+    Hugging Face keys: tests/engine); other CPU ISAs are not verified for per-token K.
     GPU (flash-attn style): ``[2, num_blocks, block_size, H, D]`` per layer.
     Distances are layout-independent as long as every block uses the same layout; the
     RoPE-aware distance needs K as ``(H, T, D)`` per token, which this class provides.
@@ -148,8 +157,13 @@ class KVLayout:
         self.head_size = head_size
         self.block_size = block_size
         first = self.layers[0]
+        self.k_transposed = False
+        self.per_token_k_verified = True
         if first.dim() == 4 and first.shape[1] == num_kv_heads and first.shape[2] == block_size:
             self.kind = "cpu"
+            isa = cpu_attention_isa(first.dtype, block_size, head_size)
+            self.k_transposed = isa == "vec"
+            self.per_token_k_verified = isa == "vec"
         elif first.dim() == 5 and first.shape[0] == 2:
             self.kind = "gpu_nhd"
         else:
@@ -165,9 +179,10 @@ class KVLayout:
         n, h, t, d = block_ids.numel(), self.num_kv_heads, self.block_size, self.head_size
         for layer in self.layers:
             if self.kind == "cpu":
-                blk = layer[block_ids].view(n, h, 2, t, d)  # (N, H, 2, T, D)
-                ks.append(blk[:, :, 0])
-                vs.append(blk[:, :, 1])
+                blk = layer[block_ids].view(n, h, 2, t * d)
+                k = blk[:, :, 0].view(n, h, d, t).transpose(-1, -2) if self.k_transposed else blk[:, :, 0].view(n, h, t, d)
+                ks.append(k)  # (N, H, T, D)
+                vs.append(blk[:, :, 1].view(n, h, t, d))
             else:
                 k = layer[0, block_ids]  # (N, T, H, D)
                 v = layer[1, block_ids]

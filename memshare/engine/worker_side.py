@@ -35,6 +35,9 @@ class WorkerSide:
         head_size = model_config.get_head_size()
         self.layout = adapter.KVLayout(kv_caches, num_kv_heads, head_size, vllm_config.cache_config.block_size)
         if self.config.distance.startswith("k_unrope"):
+            if not self.layout.per_token_k_verified:
+                raise adapter.UserError("the RoPE-undone distance is verified only for the CPU 'vec' and GPU "
+                                        "layouts; use --distance kv, k or v on this machine")
             from memshare.core.rope import rope_spec_from_hf_config
 
             # NOTE: vLLM's Llama/Qwen-family models use NeoX-style (rotate-half) RoPE.

@@ -55,7 +55,12 @@ class MemSharePolicy(BlockPolicy):
         return (tracker.prompt_len + tracker.num_committed) // self.config.block_size
 
     def propose(self, req_id: str, req: RequestState, block: int) -> Proposal | None:
-        candidates = self.stage1.candidates(req_id, block, self._in_flight)
+        # NOTE: only the query's own in-flight blocks are excluded. Another request's block
+        # that is itself a query this step may still be a candidate: the engine pins it, so
+        # its own share is dropped (ref check) and this one reads valid KV. Requests are
+        # visited in order and a block only becomes a candidate once committed, so two
+        # queries never point at each other.
+        candidates = self.stage1.candidates(req_id, block, {req_id: self._in_flight.get(req_id, set())})
         self.stats.stage1_queries += 1
         self.stats.stage1_candidates += len(candidates)
         if not candidates:

