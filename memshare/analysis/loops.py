@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-LOOP_WINDOW = 32
-LOOP_MAX_PERIOD = 8
+# The packaged model's greedy loops have periods of 1-2 tokens (" = = =") up to sentence
+# length (9-10 tokens for "196(19) = " or " = 3f + 3 + 3"); 32 covers a short sentence and
+# a 96-token window still holds three copies of it.
+LOOP_WINDOW = 96
+LOOP_MAX_PERIOD = 32
 
 
 def loop_period(tokens: Sequence[int], window: int = LOOP_WINDOW, max_period: int = LOOP_MAX_PERIOD) -> int | None:

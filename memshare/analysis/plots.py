@@ -16,8 +16,9 @@ def trace_heatmaps(a: TraceAnalysis, path: Path, title: str = "") -> Path:
     import matplotlib.pyplot as plt
 
     panels = [("step vs step: bag-of-words cosine", a.step_sim, "viridis", 0.0, 1.0, "step")]
+    # One colour scale for every distance panel, so that they compare at a glance.
+    vmax = max([1.0] + [float(m.max()) for m in a.dist.values() if m.size])
     for name, m in a.dist.items():
-        vmax = max(1.0, float(m.max())) if m.size else 1.0
         panels.append((f"block vs block: {name} distance", m, "magma_r", 0.0, vmax, "block"))
     cols = 3
     rows = -(-len(panels) // cols)
@@ -25,8 +26,8 @@ def trace_heatmaps(a: TraceAnalysis, path: Path, title: str = "") -> Path:
     for ax, (label, m, cmap, vmin, vmax, unit) in zip(axes.flat, panels):
         im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel(f"{unit} (earlier / candidate)" if unit == "block" else unit, fontsize=9)
-        ax.set_ylabel(f"{unit} (query)" if unit == "block" else unit, fontsize=9)
+        ax.set_xlabel("output block (candidate)" if unit == "block" else unit, fontsize=9)
+        ax.set_ylabel("output block (query)" if unit == "block" else unit, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -148,6 +148,7 @@ def summarize(analyses: Sequence[TraceAnalysis], step_thresholds: Sequence[float
         "num_unrelated_pairs": int(unrelated.sum()),
         "unrelated_max_cosine": UNRELATED_MAX_COSINE,
         "best_earlier_step_cosine": {
+            "blocks_with_earlier_step": int(np.isfinite(best_all).sum()),
             "median": _median(best_all[np.isfinite(best_all)]),
             "fraction_at_least": {f"{s:g}": _frac(int((best_all >= s).sum()), n_blocks) for s in step_thresholds},
         },

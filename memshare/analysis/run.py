@@ -76,14 +76,16 @@ def _premise(cfg, lm, traces, sharing, vocab, rope, status, out: Path) -> dict[s
 
 
 def _fidelity(cfg, lm, traces, sharing, vocab, rope, status) -> dict[str, Any]:
-    from memshare.analysis.fidelity import dense_outcome, free_running, teacher_forcing
+    from memshare.analysis.fidelity import dense_outcome, free_running, match_random, teacher_forcing
 
     settings = [sharing.replace(policy="memshare", step_threshold=s, block_threshold=b)
                 for s in cfg.steps for b in cfg.blocks]
     rows = teacher_forcing(lm, traces, settings, vocab, rope, status)
     if "random" in cfg.policies:
-        # NOTE: random is matched to memshare's measured ratio, setting by setting.
-        matched = [s.replace(policy="random", random_rate=min(1.0, r["affected_ratio"])) for s, r in zip(settings, rows)]
+        # NOTE: random is matched to memshare's measured ratio, setting by setting: its rate,
+        # then the seed whose teacher-forced replay shares as many blocks (see match_random).
+        matched = [match_random(s.replace(policy="random", random_rate=min(1.0, r["affected_ratio"])), traces,
+                                r["shared_blocks"]) for s, r in zip(settings, rows)]
         random_rows = teacher_forcing(lm, traces, matched, vocab, rope, status)
         rows = [row for pair in zip(rows, random_rows) for row in pair]
         settings = [s for pair in zip(settings, matched) for s in pair]

@@ -92,12 +92,15 @@ def _premise_tables(r: dict[str, Any], console) -> None:
                   f"({r['num_identical_pairs']} identical text, {r['num_unrelated_pairs']} unrelated: own "
                   f"bag-of-words cosine < {r['unrelated_max_cosine']:g})")
     console.print(f"verbatim repeats of earlier output: {_f(rep['repeated_any_offset'], '{:.0%}')} of blocks at any "
-                  f"offset, {_f(rep['repeated_block_aligned'], '{:.0%}')} block-aligned; best earlier-step cosine "
-                  f"median {_f(best['median'])}, " + ", ".join(
-                      f">= {s}: {_f(v, '{:.0%}')}" for s, v in best["fraction_at_least"].items()))
-    t = Table(title="block distance (median) and rank correlation (Spearman rho)")
-    for head in ("distance", "identical text", "unrelated", "all pairs", "rho step cos", "rho block cos", "rho gap"):
-        t.add_column(head, justify="left" if head == "distance" else "right")
+                  f"offset, {_f(rep['repeated_block_aligned'], '{:.0%}')} block-aligned")
+    console.print(f"best earlier-step cosine: median {_f(best['median'])} over the {best['blocks_with_earlier_step']} "
+                  "blocks with an earlier step; share of all blocks reaching " + ", ".join(
+                      f"{s}: {_f(v, '{:.0%}')}" for s, v in best["fraction_at_least"].items()))
+    t = Table(title="block distance, median (identical text / unrelated / all pairs), and Spearman rho with "
+                    "step cosine, the blocks' own bag-of-words cosine and the gap in blocks")
+    t.add_column("distance", no_wrap=True)
+    for head in ("identical", "unrelated", "all", "rho step", "rho block", "rho gap"):
+        t.add_column(head, justify="right")
     for name, d in r["distances"].items():
         t.add_row(name, _f(d["median_identical"]), _f(d["median_unrelated"]), _f(d["median_all"]),
                   _f(d["spearman_step_cosine"], "{:+.2f}"), _f(d["spearman_block_cosine"], "{:+.2f}"),
@@ -105,7 +108,7 @@ def _premise_tables(r: dict[str, Any], console) -> None:
     console.print(t)
     first = next(iter(r["distances"].values()))["share_fraction"]
     t = Table(title="fraction of blocks shared (step cosine >= s and distance <= b vs an earlier block)")
-    t.add_column("distance")
+    t.add_column("distance", no_wrap=True)
     t.add_column("s", justify="right")
     blocks = sorted({k.split("/")[1] for k in first}, key=float)
     for b in blocks:
@@ -121,8 +124,9 @@ def _fidelity_tables(r: dict[str, Any], console) -> None:
     from rich.table import Table
 
     t = Table(title="teacher forcing vs the dense replay")
-    for head in ("policy", "s", "b", "affected", "shared", "top-1 all", "top-1 after", "KL all", "KL after"):
-        t.add_column(head, justify="left" if head == "policy" else "right")
+    t.add_column("policy", no_wrap=True)
+    for head in ("s", "b", "affected", "shared", "top-1 all", "top-1 after", "KL all", "KL after"):
+        t.add_column(head, justify="right")
     for row in r["teacher_forcing"]:
         m = row.get("matched_to", row)
         t.add_row(row["policy"], _f(m["step_threshold"]), _f(m["block_threshold"]), _f(row["affected_ratio"], "{:.3f}"),
@@ -132,8 +136,9 @@ def _fidelity_tables(r: dict[str, Any], console) -> None:
     console.print(t)
     if r["free_running"]:
         t = Table(title="free running (greedy, sharing applied as blocks fill) vs the dense trace")
-        for head in ("policy", "s", "b", "affected", "diverged", "median at", "loops", "at cap"):
-            t.add_column(head, justify="left" if head == "policy" else "right")
+        t.add_column("policy", no_wrap=True)
+        for head in ("s", "b", "affected", "diverged", "median at", "loops", "at cap"):
+            t.add_column(head, justify="right")
         for row in r["free_running"]:
             m = row.get("matched_to", row)
             t.add_row(row["policy"], _f(m.get("step_threshold")), _f(m.get("block_threshold")),

@@ -10,7 +10,7 @@ import torch
 from analysis_helpers import VOCAB, VOCAB_SIZE, tiny_model, tiny_rope, words
 from transformers import DynamicCache
 
-from memshare.analysis.fidelity import Agreement, dense_logprobs, teacher_forced
+from memshare.analysis.fidelity import Agreement, _dry_run_shares, dense_logprobs, match_random, teacher_forced
 from memshare.analysis.kvcache import block_kv, cache_block_kv, cache_length, share_block, stacked_kv
 from memshare.analysis.sharer import CacheSharer
 from memshare.analysis.traces import Trace, greedy_generate, sequence_kv
@@ -164,7 +164,8 @@ def test_random_sharing_changes_only_positions_after_the_first_share(lm):
     out, finished = greedy_generate(lm, prompt, 6 * BS)
     trace = Trace("t", tuple(prompt), tuple(out), finished)
     dense = dense_logprobs(lm, trace, BS)
-    policy = make_policy(MemShareConfig(policy="random", block_size=BS, random_rate=1.0))
+    setting = MemShareConfig(policy="random", block_size=BS, random_rate=1.0)
+    policy = make_policy(setting)
     sharer = CacheSharer(policy, "t", prompt, None)
     agreement = Agreement()
     for row, lp, after in teacher_forced(lm, trace, BS, sharer):
@@ -176,3 +177,15 @@ def test_random_sharing_changes_only_positions_after_the_first_share(lm):
     assert all(e.distance is None and e.target < e.query for e in sharer.events)
     assert 0 < agreement.tokens_after < agreement.tokens
     assert agreement.kl_sum_after > 0 and agreement.kl_sum == pytest.approx(agreement.kl_sum_after)
+    assert _dry_run_shares(setting, [trace]) == len(sharer.events)  # the dry run mirrors the replay
+
+
+def test_match_random_finds_a_seed_with_the_target_count():
+    out = [TOKEN % VOCAB_SIZE for TOKEN in range(20 * BS)]
+    traces = [Trace(str(i), tuple(toy_ids(BS + i, i)), tuple(out), False) for i in range(3)]
+    base = MemShareConfig(policy="random", block_size=BS, random_rate=0.3)
+    counts = {seed: _dry_run_shares(base.replace(seed=seed), traces) for seed in range(8)}
+    for target in set(counts.values()):
+        chosen = match_random(base, traces, target)
+        assert _dry_run_shares(chosen, traces) == target and chosen.seed == min(k for k, v in counts.items() if v == target)
+    assert len(set(counts.values())) > 1

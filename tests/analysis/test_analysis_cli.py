@@ -68,6 +68,7 @@ def test_fidelity_on_the_packaged_model(shared_out):
     memshare, random = r["teacher_forcing"]
     assert memshare["policy"] == "memshare" and random["policy"] == "random"
     assert random["random_rate"] == pytest.approx(min(1.0, memshare["affected_ratio"]))
+    assert random["shared_blocks"] == memshare["shared_blocks"]  # matched by seed (match_random)
     # thresholds 0 / 2 accept any Stage-1 candidate: the second output block shares with the first
     assert memshare["shared_blocks"] >= 1 and memshare["full_blocks"] >= 2
     assert memshare["tokens"] == r["traces"][0]["output_tokens"] and 0 < memshare["tokens_after_first_share"]

@@ -123,13 +123,16 @@ def test_repeated_blocks_needs_the_copy_to_end_before_the_block():
 
 # --- loops and divergence
 def test_loop_period():
-    assert loop_period([5, 6] * 20) == 2
-    assert loop_period([1, 2, 3] + [4] * 40) == 1
-    assert loop_period(list(range(40)) + [1, 2, 3] * 11) == 3
-    assert loop_period(list(range(100))) is None
-    assert loop_period([4] * 31) is None  # shorter than the window
-    assert loop_period(list(range(50)) + [1, 2, 3, 4, 5, 6, 7, 8, 9] * 5) is None  # period 9 > 8
-    assert loop_period([1, 2, 3, 4, 5, 6, 7, 8, 9] * 5, max_period=9, window=27) == 9
+    assert loop_period([5, 6] * 60) == 2
+    assert loop_period([1, 2, 3] + [4] * 100) == 1
+    assert loop_period(list(range(40)) + [1, 2, 3] * 40) == 3
+    sentence = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]  # "196(19) = " is a 10-token loop
+    assert loop_period(list(range(50)) + sentence * 10) == 10
+    assert loop_period(list(range(300))) is None
+    assert loop_period([4] * 95) is None  # shorter than the window
+    assert loop_period(list(range(100, 133)) * 4) is None  # period 33 > 32
+    assert loop_period(list(range(9)) * 5, window=27, max_period=9) == 9
+    assert loop_period(list(range(9)) * 5, window=27, max_period=8) is None
     with pytest.raises(ValueError):
         loop_period([1] * 10, window=8, max_period=8)
 

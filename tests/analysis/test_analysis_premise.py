@@ -105,6 +105,7 @@ def test_summarize_pools_pairs_exactly():
     assert k["spearman_step_cosine"] == pytest.approx(1 - 6 * (1 + 0 + 1 + 4) / (4 * 15))
     # a: block 1 needs d <= 0.8 (cos 0.9); block 2 via block 1 (cos 0.85, d 0.6); b: block 1 (0.95, 0.3)
     assert k["share_fraction"] == {"0.8/0.5": pytest.approx(1 / 5), "0.8/0.7": pytest.approx(2 / 5)}
+    assert s["best_earlier_step_cosine"]["blocks_with_earlier_step"] == 3
     assert s["best_earlier_step_cosine"]["median"] == pytest.approx(0.9)
     assert s["best_earlier_step_cosine"]["fraction_at_least"] == {"0.8": pytest.approx(3 / 5)}
     assert s["repetition"] == {"output_blocks": 5, "repeated_any_offset": pytest.approx(2 / 5),
