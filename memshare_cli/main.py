@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memshare_cli.commands import analyze, bench, catalog, grade
+from memshare_cli.commands import analyze, bench, catalog, grade, serve
 
 app = typer.Typer(
     name="memshare",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command("bench")(bench.bench)
 app.command("grade")(grade.grade)
 app.command("analyze")(analyze.analyze)
+app.command("serve")(serve.serve)
 app.command("models")(catalog.models)
 app.command("datasets")(catalog.datasets)
 

