@@ -46,6 +46,7 @@ class BenchConfig:
     out: str = "results"
     force: bool = False
     dtype: str = "auto"
+    repeats: int = 1
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -58,6 +59,8 @@ class BenchConfig:
             raise UserError(f"--temperature must be >= 0, got {self.temperature}")
         if self.block_size <= 0 or self.block_size % 16:
             raise UserError(f"--block-size must be a positive multiple of 16 (32 on CPU), got {self.block_size}")
+        if self.repeats < 1:
+            raise UserError(f"--repeats must be at least 1, got {self.repeats}")
         if self.max_num_seqs < 1:
             raise UserError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
         bad = [p for p in self.policies if p not in ALL_POLICIES]
@@ -84,17 +87,75 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None) -> list[dict[str
             raise UserError(f"--kv-blocks {cfg.kv_blocks} cannot hold one request of {max_model_len} tokens "
                             f"({need} blocks of {cfg.block_size} needed): raise it or lower --max-tokens")
     order = sorted(cfg.policies, key=lambda p: ("vanilla", "dense", "memshare", "random").index(p))
-    results: dict[str, dict[str, Any]] = {}
-    for policy in order:
-        sharing = _policy_config(cfg, policy, results)
-        results[policy] = _run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len, emit)
+    reps: dict[str, list[dict[str, Any]]] = {p: [] for p in order}
+    # NOTE: repeats alternate policies (d m r, d m r, ...) so machine noise hits all alike.
+    for rep in range(cfg.repeats):
+        for policy in order:
+            sharing = _policy_config(cfg, policy, {p: v[0] for p, v in reps.items() if v})
+            reps[policy].append(_run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len,
+                                         emit, rep))
+    results = {p: summarize_repeats(v) for p, v in reps.items()}
+    add_ratios(results)
+    add_quality_vs_dense(results, reps)
+    return [results[p] for p in cfg.policies if p in results]
+
+
+def summarize_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric metric over repeats; the first repeat's other fields."""
+    import statistics
+
+    out = dict(runs[0])
+    out["repeats"] = len(runs)
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            vals = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+            out[key] = statistics.median(vals) if vals else None
+    out["run_dirs"] = [r["run_dir"] for r in runs]
+    return out
+
+
+def add_ratios(results: dict[str, dict[str, Any]]) -> None:
+    """Ratios against dense measured in the same invocation; the ideal gain from freed blocks.
+
+    ``ideal_gain`` = 1 / (1 - affected_ratio): the throughput a memory-bound run would reach if
+    the freed blocks turned into running requests and decoding scaled perfectly with them;
+    ``ideal_gain_achieved`` = (requests/s ratio - 1) / (ideal_gain - 1).
+    """
     dense = results.get("dense") or results.get("vanilla")
     for r in results.values():
-        r["speedup_vs_dense"] = (r["output_tokens_per_s"] / dense["output_tokens_per_s"]
-                                 if dense and dense.get("output_tokens_per_s") else None)
-        r["requests_speedup_vs_dense"] = (r["requests_per_s"] / dense["requests_per_s"]
-                                          if dense and dense.get("requests_per_s") else None)
-    return [results[p] for p in cfg.policies if p in results]
+        for key, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense")):
+            base = dense.get(key) if dense else None
+            r[name] = r[key] / base if base and r.get(key) is not None else None
+        ratio = r.get("affected_ratio")
+        r["ideal_gain"] = 1.0 / (1.0 - ratio) if ratio is not None and ratio < 1 else None
+        gain, ideal = r.get("requests_speedup_vs_dense"), r["ideal_gain"]
+        r["ideal_gain_achieved"] = (gain - 1.0) / (ideal - 1.0) if gain is not None and ideal and ideal > 1.0 else None
+
+
+def add_quality_vs_dense(results: dict[str, dict[str, Any]], reps: dict[str, list[dict[str, Any]]]) -> None:
+    """Free-running quality against dense (first repeat): same answer, common prefix, loops."""
+    from memshare.analysis.loops import first_divergence, loop_period
+
+    base = reps.get("dense") or reps.get("vanilla")
+    ref = {(str(r["problem_id"]), r["sample_index"]): r for r in _samples(base[0])} if base else {}
+    for policy, runs in reps.items():
+        rows = _samples(runs[0])
+        loops = sum(1 for r in rows if r.get("finish_reason") == "length" or loop_period(r["output_token_ids"]))
+        out = results[policy]
+        out["loop_or_cap_share"] = loops / len(rows) if rows else None
+        pairs = [(r, ref[k]) for r in rows if (k := (str(r["problem_id"]), r["sample_index"])) in ref]
+        if not pairs:
+            continue
+        same = sum(1 for a, b in pairs if a.get("extracted") == b.get("extracted"))
+        prefix = [first_divergence(a["output_token_ids"], b["output_token_ids"]) for a, b in pairs]
+        out["same_answer_as_dense"] = same / len(pairs)
+        out["mean_common_prefix"] = sum(len(a["output_token_ids"]) if p is None else p
+                                        for p, (a, _) in zip(prefix, pairs)) / len(pairs)
+        out["identical_to_dense"] = sum(1 for p in prefix if p is None) / len(pairs)
+
+
+def _samples(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return RunDir(Path(run["run_dir"])).load_samples()
 
 
 def _policy_config(cfg: BenchConfig, policy: str, done: dict[str, dict[str, Any]]) -> MemShareConfig | None:
@@ -118,22 +179,27 @@ def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
 
 
 def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
-             prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events) -> dict[str, Any]:
+             prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events,
+             rep: int = 0) -> dict[str, Any]:
     engine = dict(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
                   max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype)
     sampling = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     params = {"engine": {**engine, "model": cfg.model}, "sampling": sampling, "samples": cfg.samples,
               "limit": cfg.limit, "data_file": cfg.data_file, "sharing": sharing.to_dict() if sharing else None}
+    if cfg.repeats > 1:
+        params["repeat"] = rep
     run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
     run.prepare({"policy": policy, "dataset": cfg.dataset, "model": cfg.model, **params}, cfg.force)
     done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
     jobs = [{"key": f"{p.id}#{s}", "problem_id": p.id, "sample_index": s, "prompt_token_ids": prompts[p.id]}
             for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
-    emit("policy", {"policy": policy, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
+    emit("policy", {"policy": policy if cfg.repeats == 1 else f"{policy}#{rep + 1}", "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
     report: dict[str, Any] = {}
     if jobs:
+        label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
         report = _spawn({"engine": engine, "policy": sharing.to_dict() if sharing else None, "sampling": sampling,
-                         "jobs": jobs, "samples_path": str(run.samples_path)}, emit, policy)
+                         "jobs": jobs, "samples_path": str(run.samples_path)}, emit, label)
+        write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
         report["resumed_from"] = len(done)
     elif run.metrics_path.exists():
         report = json.loads(run.metrics_path.read_text()).get("engine", {})

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
+# NOTE: a wide table must not be squeezed to 80 columns when output goes to a file or CI log.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
@@ -62,7 +63,8 @@ def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> No
             ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
             ("peak KV", "peak_kv_blocks", "{}"), ("preempt", "num_preemptions", "{}"),
             ("running", "mean_running_requests", "{:.1f}"), ("mean len", "mean_output_tokens", "{:.0f}"),
-            ("at cap", "hit_token_cap", "{}"), ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
+            ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
+            ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
     for head, _, _ in cols:
         t.add_column(head, justify="right" if head != "policy" else "left")
     for r in runs:

@@ -41,6 +41,7 @@ def bench(
     share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
+    repeats: Annotated[int, typer.Option(help="Run every policy N times, alternating; report medians.")] = 1,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,
@@ -64,7 +65,7 @@ def bench(
                       max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, block_size=block_size,
                       kv_blocks=kv_blocks, max_num_seqs=max_num_seqs,
                       policies=tuple(p.strip() for p in policy.split(",") if p.strip()), sharing=sharing,
-                      out=out, force=force)
+                      out=out, force=force, repeats=repeats)
     from memshare_cli.render import BenchProgress, bench_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:
