@@ -125,7 +125,7 @@ def _fidelity_tables(r: dict[str, Any], console) -> None:
 
     t = Table(title="teacher forcing vs the dense replay")
     t.add_column("policy", no_wrap=True)
-    for head in ("s", "b", "affected", "shared", "top-1 all", "top-1 after", "KL all", "KL after"):
+    for head in ("s", "b", "ratio", "shared", "top-1 all", "top-1 after", "KL all", "KL after"):
         t.add_column(head, justify="right")
     for row in r["teacher_forcing"]:
         m = row.get("matched_to", row)
