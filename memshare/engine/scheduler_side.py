@@ -68,6 +68,8 @@ class SchedulerSide:
         self._generation: dict[str, int] = {}
         self._seen_full: dict[str, int] = {}
         self._pending: dict[int, _Pending] = {}
+        self._pins: dict[int, int] = {}  # block_id -> pins held by pending jobs
+        self._released: set[int] = set()  # shared-away blocks kept alive only by pins
         self._remaps: list[Remap] = []
         self._job_ids = itertools.count()
         self._manager: Any = None
@@ -158,15 +160,13 @@ class SchedulerSide:
                     shared = True
                 else:
                     self.stats.dropped_stale += 1
-            self._pool.free_blocks([pending.query_block, *pending.candidate_blocks])  # unpin
-            if shared and pending.query_block.ref_cnt == 0:
-                self.stats.freed_blocks += 1
+            self._unpin([pending.query_block, *pending.candidate_blocks])
         self.stats.remap_s += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ helpers
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
         query = self._resolve(proposal.query)
-        if query is None or query.ref_cnt != 1:
+        if query is None or not self._sole_owner(query):
             self._drop(proposal)
             return
         cands, blocks = [], []
@@ -181,13 +181,40 @@ class SchedulerSide:
         proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
         if not proposal.needs_distance:
             self._share(proposal.query, cands[0], blocks[0])
-            self.stats.freed_blocks += 1 if query.ref_cnt == 0 else 0
             return
-        self._pool.touch([query, *blocks])  # pin until the decision
+        self._pin([query, *blocks])
         job_id = next(self._job_ids)
         self._pending[job_id] = _Pending(proposal, query, blocks, self._generation[proposal.query.req_id])
         meta.jobs.append(Stage2Job(job_id, query.block_id, proposal.query.block_index,
                                    [b.block_id for b in blocks], [r.block_index for r in cands]))
+
+    def _sole_owner(self, block: Any) -> bool:
+        """Only its request holds ``block``; every other reference is one of our pins.
+
+        NOTE: a block pinned as another job's candidate may still be shared away: the pin
+        keeps it allocated with its exact KV, and if that job picks it, it takes a real
+        reference to that exact content.
+        """
+        return block.ref_cnt == 1 + self._pins.get(block.block_id, 0)
+
+    def _pin(self, blocks: list[Any]) -> None:
+        """Hold blocks until a decision so they cannot be reallocated and overwritten."""
+        self._pool.touch(blocks)
+        for b in blocks:
+            self._pins[b.block_id] = self._pins.get(b.block_id, 0) + 1
+
+    def _unpin(self, blocks: list[Any]) -> None:
+        for b in blocks:
+            left = self._pins[b.block_id] - 1
+            if left:
+                self._pins[b.block_id] = left
+            else:
+                del self._pins[b.block_id]
+        self._pool.free_blocks(blocks)
+        for b in blocks:
+            if b.block_id in self._released and b.ref_cnt == 0:
+                self._released.discard(b.block_id)
+                self.stats.freed_blocks += 1
 
     def _drop(self, proposal: Proposal) -> None:
         """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
@@ -211,12 +238,16 @@ class SchedulerSide:
         if request.num_preemptions != pending.generation:
             return False
         blocks = adapter.request_blocks(self._manager, ref.req_id)
-        # ref 2 = the owner + our pin: nobody else reads the block we are about to free
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block
-                and pending.query_block.ref_cnt == 2)
+                and self._sole_owner(pending.query_block))
 
     def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any) -> None:
+        self._released.discard(target_block.block_id)  # a released block that is re-used is not freed
         old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
+        if old.ref_cnt == 0:
+            self.stats.freed_blocks += 1
+        else:
+            self._released.add(old.block_id)
         self._remaps.append(Remap(query.req_id, query.block_index, target_block.block_id, old.block_id))
         self.policy.on_shared(query, target_ref)
 
