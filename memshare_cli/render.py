@@ -70,3 +70,13 @@ def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> No
     for r in runs:
         t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
     console.print(t)
+
+
+def rows_table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> None:
+    """Print ``rows`` with ``columns`` as (header, key); booleans read yes/no."""
+    t = Table(title=title)
+    for head, _ in columns:
+        t.add_column(head)
+    for r in rows:
+        t.add_row(*[("yes" if r[k] else "no") if isinstance(r[k], bool) else str(r[k]) for _, k in columns])
+    console.print(t)

@@ -20,16 +20,10 @@ def models(json_out: o.Json = False) -> None:
     if json_out:
         typer.echo(json.dumps({"models": rows}, indent=2))
         return
-    from rich.table import Table
+    from memshare_cli.render import rows_table
 
-    from memshare_cli.render import console
-
-    t = Table(title="models (any hub id or local folder also works)")
-    for c in ("alias", "source", "params", "offline", "note"):
-        t.add_column(c)
-    for r in rows:
-        t.add_row(r["alias"], r["source"], r["params"], "yes" if r["offline"] else "no", r["note"])
-    console.print(t)
+    rows_table("models (any hub id or local folder also works)",
+               [(c, c) for c in ("alias", "source", "params", "offline", "note")], rows)
 
 
 @clean_errors
@@ -42,13 +36,8 @@ def datasets(json_out: o.Json = False) -> None:
     if json_out:
         typer.echo(json.dumps({"datasets": rows}, indent=2))
         return
-    from rich.table import Table
+    from memshare_cli.render import rows_table
 
-    from memshare_cli.render import console
-
-    t = Table(title="datasets (--data-file PATH overrides; $MEMSHARE_DATA_DIR/<name>.jsonl is used when present)")
-    for c in ("name", "kind", "hub id", "loads from", "note"):
-        t.add_column(c)
-    for r in rows:
-        t.add_row(r["name"], r["kind"], r["hub_id"], r["loads_from"], r["note"])
-    console.print(t)
+    rows_table("datasets (--data-file PATH overrides; $MEMSHARE_DATA_DIR/<name>.jsonl is used when present)",
+               [("name", "name"), ("kind", "kind"), ("hub id", "hub_id"), ("loads from", "loads_from"),
+                ("note", "note")], rows)
