@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memshare_cli.commands import analyze, bench, catalog, grade, serve
+from memshare_cli.commands import ablate, analyze, bench, catalog, grade, regress, report, serve
 
 app = typer.Typer(
     name="memshare",
@@ -16,7 +16,10 @@ app = typer.Typer(
 )
 
 app.command("bench")(bench.bench)
+app.command("ablate")(ablate.ablate)
 app.command("grade")(grade.grade)
+app.command("report")(report.report)
+app.command("regress")(regress.regress)
 app.command("analyze")(analyze.analyze)
 app.command("serve")(serve.serve)
 app.command("models")(catalog.models)
