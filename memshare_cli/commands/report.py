@@ -1,7 +1,53 @@
-"""``memshare report``: placeholder until it lands (issue 6)."""
+"""``memshare report``: tables and plots rebuilt from saved run folders, no engine needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
 import typer
 
+from memshare_cli import options as o
+from memshare_cli.errors import clean_errors
 
-def report() -> None:
-    """Not implemented yet."""
-    raise typer.Exit(2)
+RunDirs = Annotated[list[str], typer.Argument(help="Run folders, or folders holding run folders (e.g. results/).",
+                                             show_default=False)]
+COLUMNS = [("run", "run", None), ("policy", "policy", None), ("acc", "accuracy", "{:.1%}"),
+           ("graded", "num_graded", "{}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
+           ("req/s", "requests_per_s", "{:.3f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
+           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("affected", "affected_ratio", "{:.1%}"),
+           ("shared", "shared_blocks", "{}"), ("peak KV", "peak_kv_blocks", "{}"),
+           ("preempt", "num_preemptions", "{}"), ("mean len", "mean_output_tokens", "{:.0f}"),
+           ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
+
+
+@clean_errors
+def report(
+    run_dirs: RunDirs,
+    plots_dir: Annotated[Optional[str], typer.Option(
+        "--plots", help="Folder for the PNGs (default: report/ beside the run folders).")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Write nothing; tables only.")] = False,
+    json_out: o.Json = False,
+) -> None:
+    """Rebuild the bench table from saved runs, side by side; plots when there are 2+ runs.
+
+    Accuracy comes from samples.jsonl (a re-graded file is reflected); speedups from a
+    dense run of the same workload among the given runs.
+    """
+    from memshare.experiments.report import build_report
+
+    result = build_report(run_dirs, plots_dir=plots_dir, plots=not no_plots)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    from memshare_cli.render import console, rows_table
+
+    rows_table("memshare report", [(h, k) for h, k, _ in COLUMNS], [_row(r) for r in result["runs"]])
+    if result["plots"]:
+        console.print(f"[dim]plots: {', '.join(result['plots'])}[/dim]")
+
+
+def _row(r: dict[str, Any]) -> dict[str, str]:
+    r = {**r, "run": Path(r["run_dir"]).name}
+    return {k: str(r.get(k)) if fmt is None else ("-" if r.get(k) is None else fmt.format(r[k])) for _, k, fmt in COLUMNS}

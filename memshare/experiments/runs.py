@@ -1,0 +1,118 @@
+"""Read saved run folders back, without an engine and without modifying them.
+
+A run folder (see ``memshare.results``) holds ``config.json``, ``samples.jsonl`` and
+``metrics.json``. Accuracy is recomputed from the samples' ``correct`` fields, so a
+re-graded samples file is reflected; speedups are recomputed against a dense run of the
+same workload found among the runs read together.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from memshare.errors import UserError
+from memshare.results import SCHEMA_VERSION, read_json
+
+RUN_FILES = "config.json, samples.jsonl and metrics.json"
+# Config fields that define the workload: a dense run is a valid reference only if these match.
+WORKLOAD_KEYS = ("dataset", "model", "engine", "sampling", "samples", "limit", "data_file", "repeat")
+REFERENCE_POLICIES = ("dense", "vanilla")
+
+
+def expand_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Each path is a run folder, or a folder whose direct subfolders include run folders."""
+    if not paths:
+        raise UserError("give at least one run folder (or a results folder holding run folders)")
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UserError(f"{p}: no such folder")
+        if not p.is_dir():
+            raise UserError(f"{p}: not a run folder (a run folder holds {RUN_FILES})")
+        if (p / "config.json").is_file():
+            found.append(p)
+            continue
+        # NOTE: subfolders without config.json (plots, ablation or analyze folders) are not runs: skipped.
+        children = sorted(c for c in p.iterdir() if c.is_dir() and (c / "config.json").is_file())
+        if not children:
+            raise UserError(f"{p}: not a run folder and holds none (a run folder holds {RUN_FILES})")
+        found.extend(children)
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """Complete, unique sample rows of ``samples.jsonl``; the file is never rewritten."""
+    if not path.exists():
+        return []
+    pieces = path.read_text(encoding="utf-8").split("\n")
+    rows, seen = [], set()
+    # NOTE: the last piece has no newline: empty, or a torn write of a killed run (bench drops it too).
+    for n, line in enumerate(pieces[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path} line {n}: expected a JSON object")
+        key = (str(row.get("problem_id")), row.get("sample_index", 0))
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return rows
+
+
+def load_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(run, config)``: the run's metrics with recomputed accuracy and ``run_dir``; its config."""
+    config = read_json(path / "config.json")
+    version = config.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(f"{path}: written by results schema {version}, this memshare reads schema {SCHEMA_VERSION}")
+    if not (path / "metrics.json").is_file():
+        raise UserError(f"{path}: no metrics.json, the run did not finish (rerun memshare bench to resume it)")
+    metrics = read_json(path / "metrics.json")
+    if "policy" not in metrics:
+        raise UserError(f"{path}: metrics.json is from an unfinished run ({metrics.get('status', 'no policy field')}); "
+                        "rerun memshare bench to finish it")
+    run = {**metrics, "run_dir": str(path)}
+    for key in ("policy", "dataset", "model"):
+        run.setdefault(key, config.get(key))
+    graded = [r for r in read_samples(path / "samples.jsonl") if "correct" in r]
+    if graded:
+        n_correct = sum(1 for r in graded if r["correct"] is True)
+        run.update(num_graded=len(graded), num_correct=n_correct, accuracy=n_correct / len(graded))
+    return run, config
+
+
+def load_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """Expand ``paths``, read every run (all checks pass before anything is returned), add speedups."""
+    loaded = [load_run(p) for p in expand_run_dirs(paths)]
+    runs = [run for run, _ in loaded]
+    add_speedups(runs, [config for _, config in loaded])
+    return runs
+
+
+def workload_key(config: dict[str, Any]) -> str:
+    return json.dumps({k: config.get(k) for k in WORKLOAD_KEYS}, sort_keys=True, default=str)
+
+
+def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> None:
+    """Throughput ratios against the dense (else vanilla) run of the same workload, if one was given."""
+    refs: dict[tuple[str, str], dict[str, Any]] = {}
+    for run, config in zip(runs, configs):
+        if run.get("policy") in REFERENCE_POLICIES:
+            refs.setdefault((run["policy"], workload_key(config)), run)
+    for run, config in zip(runs, configs):
+        key = workload_key(config)
+        ref = refs.get(("dense", key)) or refs.get(("vanilla", key))
+        run["dense_run_dir"] = ref["run_dir"] if ref else None
+        for metric, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense")):
+            base = ref.get(metric) if ref else None
+            value = run.get(metric)
+            run[name] = value / base if base and isinstance(value, (int, float)) else None
