@@ -1,7 +1,93 @@
-"""``memshare ablate``: placeholder until it lands (issue 6)."""
+"""``memshare ablate``: sweep thresholds, encoders, metrics and distances; random at matched ratios."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
 import typer
 
+from memshare_cli import options as o
+from memshare_cli.errors import clean_errors, fail
 
-def ablate() -> None:
-    """Not implemented yet."""
-    raise typer.Exit(2)
+COLUMNS = [("policy", "policy", None), ("step/block", "label", None), ("rate", "random_rate", "{:.3f}"),
+           ("acc", "accuracy", "{:.1%}"), ("affected", "affected_ratio", "{:.1%}"),
+           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
+           ("req/s", "requests_per_s", "{:.3f}"), ("peak KV", "peak_kv_blocks", "{}"),
+           ("preempt", "num_preemptions", "{}"), ("leaked", "leaked_blocks", "{}"), ("Pareto", "pareto", None)]
+
+
+@clean_errors
+def ablate(
+    model: o.Model = "smollm2-135m",
+    dataset: o.Dataset = "math500",
+    data_file: o.DataFile = None,
+    problem_field: o.ProblemField = None,
+    answer_field: o.AnswerField = None,
+    id_field: o.IdField = None,
+    limit: o.Limit = 16,
+    samples: o.Samples = 1,
+    max_tokens: o.MaxTokens = 512,
+    temperature: o.Temperature = 0.0,
+    seed: o.Seed = 0,
+    block_size: o.BlockSize = 32,
+    kv_blocks: o.KVBlocks = None,
+    max_num_seqs: o.MaxNumSeqs = 256,
+    pairs: Annotated[Optional[str], typer.Option(
+        help="Comma list of STEP/BLOCK thresholds: step cosine in [0, 1], block distance in [0, 2] "
+             "(default 0.7/0.7,0.8/0.8,0.9/0.8,0.9/0.9).")] = None,
+    encoders: Annotated[str, typer.Option(help="Stage-1 encoders: comma list of tokenizer, embedding.")] = "tokenizer",
+    metrics: Annotated[str, typer.Option(help="Stage-2 metrics: comma list of euclidean, cosine.")] = "euclidean",
+    distances: Annotated[str, typer.Option(help="Stage-2 tensors: comma list of kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
+    policies: Annotated[str, typer.Option(
+        help="Comma list of dense (run once), memshare, random (matched to each point's ratio).")] = "dense,memshare,random",
+    out: Annotated[Optional[str], typer.Option(
+        "--out", "-o", help="Ablation folder (default results/ablate__<dataset>__<model>); runs go in runs/.")] = None,
+    force: o.Force = False,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Sweep MemShare's settings on one workload; random sharing at each point's measured ratio.
+
+    Writes ablation.json, accuracy_vs_affected.png (Pareto front marked) and
+    throughput_vs_thresholds.png into --out. Finished runs are reused on a rerun.
+    """
+    from memshare.bench import BenchConfig
+    from memshare.core.config import DISTANCES, ENCODERS, METRICS, MemShareConfig
+    from memshare.data import FieldMap
+    from memshare.experiments.ablate import AblateConfig, run_ablation
+    from memshare.experiments.grid import ABLATE_POLICIES, parse_choices, parse_pairs
+
+    bench = BenchConfig(model=model, dataset=dataset, data_file=data_file,
+                        fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
+                        max_tokens=max_tokens, temperature=temperature, seed=seed, block_size=block_size,
+                        kv_blocks=kv_blocks, max_num_seqs=max_num_seqs, force=force,
+                        sharing=MemShareConfig(block_size=block_size, seed=seed))
+    cfg = AblateConfig(bench=bench, pairs=parse_pairs(pairs),
+                       encoders=parse_choices(encoders, "--encoders", "encoder", ENCODERS),
+                       metrics=parse_choices(metrics, "--metrics", "metric", METRICS),
+                       distances=parse_choices(distances, "--distances", "distance", DISTANCES),
+                       policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out)
+    from memshare_cli.render import BenchProgress, console, rows_table
+
+    with BenchProgress(enabled=not quiet and not json_out) as progress:
+        result = run_ablation(cfg, on_event=progress.on_event)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        rows_table(f"memshare ablate: {dataset} / {model}", [(h, k) for h, k, _ in COLUMNS],
+                   [_row(p) for p in result["points"]])
+        console.print(f"[dim]{result['written']}; plots: {', '.join(result['plots'])}[/dim]")
+    leaks = [f"{p['policy']} {p['label']}" for p in result["points"] if p.get("leaked_blocks")]
+    if leaks:
+        fail(f"KV blocks leaked in: {', '.join(leaks)}", code=3)
+
+
+def _row(p: dict[str, Any]) -> dict[str, str]:
+    def cell(k: str, fmt: str | None) -> str:
+        v = p.get(k)
+        if fmt is None:
+            return ("*" if v else "") if isinstance(v, bool) else str(v)
+        return "-" if v is None else fmt.format(v)
+
+    return {k: cell(k, fmt) for _, k, fmt in COLUMNS}

@@ -1,0 +1,141 @@
+"""``memshare ablate``: sweep MemShare's settings and compare with dense and random sharing.
+
+The grid (``memshare.experiments.grid``) crosses step/block threshold pairs with Stage-1
+encoders, Stage-2 metrics and distances, as arXiv 2507.21433 studies them. Every point is a
+``run_bench`` call, so each policy run is an ordinary, resumable run folder under
+``<out>/runs/``; a rerun of the same ablation skips finished runs.
+
+NOTE: dense runs once, in its own call: bench names a run folder from its full config, and
+the sharing settings (thresholds included) are part of dense's config too, so a dense run in
+every point's call would be repeated per point. Random runs in its own call too, with
+``random_rate`` set to the point's measured memshare affected ratio: the same run folder that
+bench's own matching (memshare and random in one call) would produce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memshare.bench import BenchConfig, Events
+from memshare.core.config import DISTANCES, ENCODERS, METRICS
+from memshare.errors import UserError
+from memshare.experiments.grid import ABLATE_POLICIES, DEFAULT_PAIRS, check_pair, format_pairs, grid_points, pareto_front
+from memshare.results import SCHEMA_VERSION, write_json
+
+POINT_KEYS = ("accuracy", "num_correct", "num_graded", "affected_ratio", "shared_blocks", "freed_blocks",
+              "requests_per_s", "output_tokens_per_s", "peak_kv_blocks", "num_preemptions", "mean_running_requests",
+              "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir")
+
+
+@dataclass(frozen=True)
+class AblateConfig:
+    """An ablation: ``bench`` holds the workload (model, dataset, limits, engine); its
+    ``policies`` and ``out`` are set per call. ``out`` defaults to
+    ``results/ablate__<dataset>__<model>``."""
+
+    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
+    pairs: tuple[tuple[float, float], ...] = DEFAULT_PAIRS
+    encoders: tuple[str, ...] = ("tokenizer",)
+    metrics: tuple[str, ...] = ("euclidean",)
+    distances: tuple[str, ...] = ("k_unrope",)
+    policies: tuple[str, ...] = ABLATE_POLICIES
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            raise UserError("--pairs needs at least one STEP/BLOCK pair, e.g. 0.8/0.8")
+        for step, block in self.pairs:
+            check_pair(step, block)
+        for flag, noun, values, allowed in (("--encoders", "encoder", self.encoders, ENCODERS),
+                                            ("--metrics", "metric", self.metrics, METRICS),
+                                            ("--distances", "distance", self.distances, DISTANCES),
+                                            ("--policies", "policy", self.policies, ABLATE_POLICIES)):
+            bad = [v for v in values if v not in allowed]
+            if bad or not values:
+                raise UserError(f"unknown {noun} {bad[0] if bad else '(none)'!r} in {flag}: use a comma list of "
+                                f"{', '.join(allowed)}")
+        if "memshare" not in self.policies:
+            raise UserError("--policies must include memshare: the grid is a set of memshare settings")
+
+    @property
+    def out_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        tag = self.bench.model.rstrip("/").split("/")[-1]
+        return Path("results") / f"ablate__{self.bench.dataset}__{tag}"
+
+    def to_dict(self) -> dict[str, Any]:
+        b = dataclasses.asdict(self.bench)
+        b["sharing"] = self.bench.sharing.to_dict()
+        return {"bench": b, "pairs": format_pairs(self.pairs), "encoders": list(self.encoders),
+                "metrics": list(self.metrics), "distances": list(self.distances), "policies": list(self.policies),
+                "out": str(self.out_dir)}
+
+
+def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str, Any]:
+    """Run the grid; write ``ablation.json`` and the PNGs into ``cfg.out_dir``; return the summary."""
+    from memshare import bench
+
+    emit = on_event or (lambda kind, data: None)
+    runs_dir = str(cfg.out_dir / "runs")
+    grid = grid_points(cfg.pairs, cfg.encoders, cfg.metrics, cfg.distances)
+
+    def one(policy: str, label: str, sharing) -> dict[str, Any]:
+        call = dataclasses.replace(cfg.bench, policies=(policy,), sharing=sharing, out=runs_dir)
+        return bench.run_bench(call, _relabel(emit, label))[0]
+
+    dense = None
+    if "dense" in cfg.policies:
+        emit("status", {"message": "dense reference: run once, shared by every point"})
+        dense = _point(one("dense", "", cfg.bench.sharing), {"label": "dense"}, None, "dense")
+    points = [dense] if dense else []
+    for i, g in enumerate(grid, 1):
+        emit("status", {"message": f"point {i}/{len(grid)}: step/block {g['label']}"})
+        sharing = cfg.bench.sharing.replace(**{k: g[k] for k in ("step_threshold", "block_threshold", "encoder",
+                                                                  "metric", "distance")})
+        ms = _point(one("memshare", g["label"], sharing), g, dense, "memshare")
+        points.append(ms)
+        if "random" not in cfg.policies:
+            continue
+        if ms["affected_ratio"] is None:
+            emit("status", {"message": f"{g['label']}: memshare reported no affected ratio; random skipped"})
+            continue
+        rate = min(1.0, float(ms["affected_ratio"]))
+        rnd = _point(one("random", g["label"], sharing.replace(random_rate=rate)), g, dense, "random")
+        points.append({**rnd, "random_rate": rate})
+    front = pareto_front(points)
+    on_front = {id(p) for p in front}
+    for p in points:
+        p["pareto"] = id(p) in on_front
+    from memshare.experiments.plots import ablation_plots
+
+    out = cfg.out_dir
+    title = f"{cfg.bench.dataset} / {cfg.bench.model}"
+    figures = ablation_plots(points, front, out, title)
+    result = {"schema_version": SCHEMA_VERSION, "config": cfg.to_dict(), "points": points,
+              "pareto": [f"{p['policy']} {p['label']}" for p in front], "plots": figures,
+              "written": str(out / "ablation.json")}
+    write_json(out / "ablation.json", result)
+    return result
+
+
+def _point(run: dict[str, Any], g: dict[str, Any], dense: dict[str, Any] | None, policy: str) -> dict[str, Any]:
+    p = {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
+    for key, name in (("requests_per_s", "requests_speedup_vs_dense"), ("output_tokens_per_s", "speedup_vs_dense")):
+        base = dense.get(key) if dense else run.get(key) if policy == "dense" else None
+        p[name] = p[key] / base if base and p.get(key) is not None else None
+    return p
+
+
+def _relabel(emit: Events, label: str) -> Events:
+    """Progress bars name the point: ``memshare 0.8/0.8``."""
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if label and kind in ("policy", "progress") and "policy" in data:
+            data = {**data, "policy": f"{data['policy']} {label}"}
+        emit(kind, data)
+
+    return on_event
