@@ -185,7 +185,9 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
                   max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype)
     sampling = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     params = {"engine": {**engine, "model": cfg.model}, "sampling": sampling, "samples": cfg.samples,
-              "limit": cfg.limit, "data_file": cfg.data_file, "sharing": sharing.to_dict() if sharing else None}
+              "limit": cfg.limit, "data_file": cfg.data_file,
+              # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
+              "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
     if cfg.repeats > 1:
         params["repeat"] = rep
     run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
