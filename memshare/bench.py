@@ -24,6 +24,11 @@ from memshare.errors import UserError
 from memshare.results import RunDir, run_name, write_json
 
 ALL_POLICIES = ("vanilla", "dense", "random", "memshare")
+# Preset workloads for `memshare bench --suite NAME`.
+SUITES = {
+    "throughput": {"limit": 32, "kv_blocks": 96, "policy": "vanilla,dense,random,memshare", "repeats": 3,
+                   "max_tokens": 512},
+}
 
 
 @dataclass(frozen=True)
@@ -290,12 +295,22 @@ def _metrics(policy: str, cfg: BenchConfig, problems: list[Problem], rows: list[
         "mean_output_tokens": sum(lengths) / len(lengths) if lengths else None,
         "hit_token_cap": sum(1 for r in rows if r.get("finish_reason") == "length"),
         "mean_ttft_s": _mean([r["ttft_s"] for r in rows]),
+        "bookkeeping_share_of_step": _bookkeeping(report),
         "mean_tpot_s": _mean([(r["latency_s"] - r["ttft_s"]) / max(r["output_tokens"] - 1, 1) for r in rows]),
         **{k: report.get(k) for k in ("peak_kv_blocks", "num_preemptions", "mean_running_requests",
                                        "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
                                        "stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step",
                                        "step_ms", "engine_steps", "kv_blocks_total", "resumed_from")},
     }
+
+
+def _bookkeeping(report: dict[str, Any]) -> float | None:
+    """MemShare's own time per step (Stage 1, Stage 2, remap) as a share of the step's wall time."""
+    step = report.get("step_ms")
+    parts = [report.get(k) for k in ("stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step")]
+    if not step or any(p is None for p in parts):
+        return None
+    return sum(parts) / step
 
 
 def _mean(xs: list[float]) -> float | None:

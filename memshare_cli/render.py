@@ -59,12 +59,14 @@ def _f(x: Any, fmt: str = "{:.2f}") -> str:
 def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> None:
     t = Table(title=title)
     cols = [("policy", "policy", "{}"), ("acc", "accuracy", "{:.1%}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
-            ("req/s", "requests_per_s", "{:.3f}"), ("x dense", "speedup_vs_dense", "{:.2f}"),
+            ("req/s", "requests_per_s", "{:.3f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
+            ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
             ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
             ("peak KV", "peak_kv_blocks", "{}"), ("preempt", "num_preemptions", "{}"),
             ("running", "mean_running_requests", "{:.1f}"), ("mean len", "mean_output_tokens", "{:.0f}"),
             ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
-            ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
+            ("bookkeep", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
+            ("leaked", "leaked_blocks", "{}")]
     for head, _, _ in cols:
         t.add_column(head, justify="right" if head != "policy" else "left")
     for r in runs:

@@ -10,6 +10,7 @@ import typer
 from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
+_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512}
 Policy = Annotated[str, typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare.")]
 
 
@@ -42,6 +43,9 @@ def bench(
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
     repeats: Annotated[int, typer.Option(help="Run every policy N times, alternating; report medians.")] = 1,
+    suite: Annotated[Optional[str], typer.Option(help="Preset workload: 'throughput' = memory-bound run of "
+                                                 "vanilla,dense,random,memshare on 32 MATH-500 prompts, "
+                                                 "--kv-blocks 96, 3 alternating repeats (explicit options win).")] = None,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,
@@ -52,7 +56,18 @@ def bench(
     With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
     MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
     """
-    from memshare.bench import BenchConfig, run_bench
+    from memshare.bench import SUITES, BenchConfig, run_bench
+
+    if suite is not None:
+        if suite not in SUITES:
+            fail(f"unknown suite {suite!r}: use one of {', '.join(SUITES)}")
+        preset = SUITES[suite]
+        # Options left at their defaults take the preset's value; explicit ones win.
+        limit = preset["limit"] if limit == _DEFAULTS["limit"] else limit
+        kv_blocks = preset["kv_blocks"] if kv_blocks == _DEFAULTS["kv_blocks"] else kv_blocks
+        policy = preset["policy"] if policy == _DEFAULTS["policy"] else policy
+        repeats = preset["repeats"] if repeats == _DEFAULTS["repeats"] else repeats
+        max_tokens = preset["max_tokens"] if max_tokens == _DEFAULTS["max_tokens"] else max_tokens
     from memshare.core.config import MemShareConfig
     from memshare.data import FieldMap
 
