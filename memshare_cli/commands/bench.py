@@ -11,7 +11,7 @@ from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
 _DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512}
-Policy = Annotated[str, typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare.")]
+Policy = Annotated[Optional[str], typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare [default: dense,memshare].")]
 
 
 @clean_errors
@@ -22,16 +22,16 @@ def bench(
     problem_field: o.ProblemField = None,
     answer_field: o.AnswerField = None,
     id_field: o.IdField = None,
-    limit: o.Limit = 16,
+    limit: o.Limit = None,
     samples: o.Samples = 1,
-    max_tokens: o.MaxTokens = 512,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Generated tokens per sample, at most [default: 512].")] = None,
     temperature: o.Temperature = 0.0,
     top_p: o.TopP = 1.0,
     seed: o.Seed = 0,
     block_size: o.BlockSize = 32,
     kv_blocks: o.KVBlocks = None,
     max_num_seqs: o.MaxNumSeqs = 256,
-    policy: Policy = "dense,memshare",
+    policy: Policy = None,
     step_threshold: Annotated[float, typer.Option(help="Stage 1: step bag-of-words cosine needed.")] = 0.8,
     block_threshold: Annotated[float, typer.Option(help="Stage 2: largest normalized distance that matches.")] = 0.55,
     distance: Annotated[str, typer.Option(help="Stage 2 tensors: kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
@@ -42,7 +42,7 @@ def bench(
     share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
-    repeats: Annotated[int, typer.Option(help="Run every policy N times, alternating; report medians.")] = 1,
+    repeats: Annotated[Optional[int], typer.Option(help="Run every policy N times, alternating; report medians [default: 1].")] = None,
     suite: Annotated[Optional[str], typer.Option(help="Preset workload: 'throughput' = memory-bound run of "
                                                  "vanilla,dense,random,memshare on 32 MATH-500 prompts, "
                                                  "--kv-blocks 96, 3 alternating repeats (explicit options win).")] = None,
@@ -62,12 +62,16 @@ def bench(
         if suite not in SUITES:
             fail(f"unknown suite {suite!r}: use one of {', '.join(SUITES)}")
         preset = SUITES[suite]
-        # Options left at their defaults take the preset's value; explicit ones win.
-        limit = preset["limit"] if limit == _DEFAULTS["limit"] else limit
-        kv_blocks = preset["kv_blocks"] if kv_blocks == _DEFAULTS["kv_blocks"] else kv_blocks
-        policy = preset["policy"] if policy == _DEFAULTS["policy"] else policy
-        repeats = preset["repeats"] if repeats == _DEFAULTS["repeats"] else repeats
-        max_tokens = preset["max_tokens"] if max_tokens == _DEFAULTS["max_tokens"] else max_tokens
+        # Options the user left out take the preset's value; explicit ones win.
+        limit = preset["limit"] if limit is None else limit
+        kv_blocks = preset["kv_blocks"] if kv_blocks is None else kv_blocks
+        policy = preset["policy"] if policy is None else policy
+        repeats = preset["repeats"] if repeats is None else repeats
+        max_tokens = preset["max_tokens"] if max_tokens is None else max_tokens
+    limit = _DEFAULTS["limit"] if limit is None else limit
+    policy = _DEFAULTS["policy"] if policy is None else policy
+    repeats = _DEFAULTS["repeats"] if repeats is None else repeats
+    max_tokens = _DEFAULTS["max_tokens"] if max_tokens is None else max_tokens
     from memshare.core.config import MemShareConfig
     from memshare.data import FieldMap
 
