@@ -15,6 +15,7 @@ from memshare.core.stage2 import (
     block_distances,
     block_positions,
     finish,
+    pairwise_partials,
     record_stage2,
     stage2_partials,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "inv_freq_from_hf_config",
     "make_policy",
     "make_step_index",
+    "pairwise_partials",
     "record_stage2",
     "rope_spec_from_hf_config",
     "rotate",
