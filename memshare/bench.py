@@ -120,43 +120,53 @@ def summarize_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def add_ratios(results: dict[str, dict[str, Any]]) -> None:
-    """Ratios against dense measured in the same invocation; the ideal gain from freed blocks.
+    """Ratios against dense measured in the same invocation, and two ideal gains.
 
-    ``ideal_gain`` = 1 / (1 - affected_ratio): the throughput a memory-bound run would reach if
-    the freed blocks turned into running requests and decoding scaled perfectly with them;
-    ``ideal_gain_achieved`` = (requests/s ratio - 1) / (ideal_gain - 1).
+    ``ideal_gain`` = 1 / (1 - affected_ratio): the bound if every output block were shared
+    from the start and all KV were output blocks; ``concurrency_gain`` = mean running requests
+    / dense's: what the freed blocks really allowed, i.e. the gain if decoding scaled perfectly
+    with the number of running requests. ``ideal_gain_achieved`` = (requests/s ratio - 1) /
+    (ideal_gain - 1); ``concurrency_gain_achieved`` likewise for ``concurrency_gain``.
     """
     dense = results.get("dense") or results.get("vanilla")
     for r in results.values():
-        for key, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense")):
+        for key, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense"),
+                          ("mean_running_requests", "concurrency_gain")):
             base = dense.get(key) if dense else None
             r[name] = r[key] / base if base and r.get(key) is not None else None
         ratio = r.get("affected_ratio")
         r["ideal_gain"] = 1.0 / (1.0 - ratio) if ratio is not None and ratio < 1 else None
-        gain, ideal = r.get("requests_speedup_vs_dense"), r["ideal_gain"]
-        r["ideal_gain_achieved"] = (gain - 1.0) / (ideal - 1.0) if gain is not None and ideal and ideal > 1.0 else None
+        gain = r.get("requests_speedup_vs_dense")
+        for ideal in ("ideal_gain", "concurrency_gain"):
+            bound = r.get(ideal)
+            r[f"{ideal}_achieved"] = (gain - 1.0) / (bound - 1.0) if gain is not None and bound and bound > 1.0 else None
 
 
 def add_quality_vs_dense(results: dict[str, dict[str, Any]], reps: dict[str, list[dict[str, Any]]]) -> None:
     """Free-running quality against dense (first repeat): same answer, common prefix, loops."""
+    base = reps.get("dense") or reps.get("vanilla")
+    ref = _samples(base[0]) if base else []
+    for policy, runs in reps.items():
+        results[policy].update(quality_vs(_samples(runs[0]), ref))
+
+
+def quality_vs(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, Any]:
+    """Loop/cap share of ``rows``; same answer, mean common prefix and identical outputs against
+    ``reference`` (matched by problem and sample)."""
     from memshare.analysis.loops import first_divergence, loop_period
 
-    base = reps.get("dense") or reps.get("vanilla")
-    ref = {(str(r["problem_id"]), r["sample_index"]): r for r in _samples(base[0])} if base else {}
-    for policy, runs in reps.items():
-        rows = _samples(runs[0])
-        loops = sum(1 for r in rows if r.get("finish_reason") == "length" or loop_period(r["output_token_ids"]))
-        out = results[policy]
-        out["loop_or_cap_share"] = loops / len(rows) if rows else None
-        pairs = [(r, ref[k]) for r in rows if (k := (str(r["problem_id"]), r["sample_index"])) in ref]
-        if not pairs:
-            continue
-        same = sum(1 for a, b in pairs if a.get("extracted") == b.get("extracted"))
-        prefix = [first_divergence(a["output_token_ids"], b["output_token_ids"]) for a, b in pairs]
-        out["same_answer_as_dense"] = same / len(pairs)
-        out["mean_common_prefix"] = sum(len(a["output_token_ids"]) if p is None else p
-                                        for p, (a, _) in zip(prefix, pairs)) / len(pairs)
-        out["identical_to_dense"] = sum(1 for p in prefix if p is None) / len(pairs)
+    loops = sum(1 for r in rows if r.get("finish_reason") == "length" or loop_period(r["output_token_ids"]))
+    out: dict[str, Any] = {"loop_or_cap_share": loops / len(rows) if rows else None}
+    ref = {(str(r["problem_id"]), r["sample_index"]): r for r in reference}
+    pairs = [(r, ref[k]) for r in rows if (k := (str(r["problem_id"]), r["sample_index"])) in ref]
+    if not pairs:
+        return out
+    prefix = [first_divergence(a["output_token_ids"], b["output_token_ids"]) for a, b in pairs]
+    out["same_answer_as_dense"] = sum(1 for a, b in pairs if a.get("extracted") == b.get("extracted")) / len(pairs)
+    out["mean_common_prefix"] = sum(len(a["output_token_ids"]) if p is None else p
+                                    for p, (a, _) in zip(prefix, pairs)) / len(pairs)
+    out["identical_to_dense"] = sum(1 for p in prefix if p is None) / len(pairs)
+    return out
 
 
 def _samples(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -298,7 +308,7 @@ def _metrics(policy: str, cfg: BenchConfig, problems: list[Problem], rows: list[
         "bookkeeping_share_of_step": _bookkeeping(report),
         "mean_tpot_s": _mean([(r["latency_s"] - r["ttft_s"]) / max(r["output_tokens"] - 1, 1) for r in rows]),
         **{k: report.get(k) for k in ("peak_kv_blocks", "num_preemptions", "mean_running_requests",
-                                       "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
+                                       "kv_blocks_per_running", "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
                                        "stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step",
                                        "step_ms", "engine_steps", "kv_blocks_total", "resumed_from")},
     }

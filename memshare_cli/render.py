@@ -63,7 +63,9 @@ def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> No
             ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
             ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
             ("peak KV", "peak_kv_blocks", "{}"), ("preempt", "num_preemptions", "{}"),
-            ("running", "mean_running_requests", "{:.1f}"), ("mean len", "mean_output_tokens", "{:.0f}"),
+            ("running", "mean_running_requests", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
+            ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("ideal", "ideal_gain", "{:.2f}"),
+            ("mean len", "mean_output_tokens", "{:.0f}"),
             ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
             ("bookkeep", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
             ("leaked", "leaked_blocks", "{}")]

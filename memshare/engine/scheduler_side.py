@@ -43,6 +43,7 @@ class _Pending:
 class EngineStats:
     steps: int = 0
     running_sum: int = 0
+    kv_used_sum: int = 0
     peak_kv_blocks: int = 0
     num_preemptions: int = 0
     freed_blocks: int = 0
@@ -55,6 +56,11 @@ class EngineStats:
     @property
     def mean_running_requests(self) -> float:
         return self.running_sum / self.steps if self.steps else 0.0
+
+    @property
+    def kv_blocks_per_running(self) -> float | None:
+        """Physical KV blocks in use per running request, averaged over steps (weighted by requests)."""
+        return self.kv_used_sum / self.running_sum if self.running_sum else None
 
 
 class SchedulerSide:
@@ -105,10 +111,11 @@ class SchedulerSide:
             self.stats.step_wall_s += now - self._last_step_t
         self._last_step_t = now
         num_running = len(scheduler_output.num_scheduled_tokens)
+        used = (self._pool.num_gpu_blocks - 1) - self._pool.get_num_free_blocks()
         if num_running:
             self.stats.steps += 1
             self.stats.running_sum += num_running
-        used = (self._pool.num_gpu_blocks - 1) - self._pool.get_num_free_blocks()
+            self.stats.kv_used_sum += used
         self.stats.peak_kv_blocks = max(self.stats.peak_kv_blocks, used)
         self.stats.num_preemptions += len(scheduler_output.preempted_req_ids)
         for req_id in scheduler_output.preempted_req_ids:
@@ -272,6 +279,7 @@ class SchedulerSide:
             "peak_kv_blocks": s.peak_kv_blocks,
             "num_preemptions": s.num_preemptions,
             "mean_running_requests": s.mean_running_requests,
+            "kv_blocks_per_running": s.kv_blocks_per_running,
             "engine_steps": s.steps,
             "stage1_candidates": p.stage1_candidates,
             "stage2_candidates": p.stage2_candidates,

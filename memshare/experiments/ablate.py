@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memshare.bench import BenchConfig, Events
+from memshare.bench import BenchConfig, Events, quality_vs
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
 from memshare.experiments.grid import ABLATE_POLICIES, DEFAULT_PAIRS, check_pair, format_pairs, grid_points, pareto_front
-from memshare.results import SCHEMA_VERSION, write_json
+from memshare.results import SCHEMA_VERSION, RunDir, write_json
 
 POINT_KEYS = ("accuracy", "num_correct", "num_graded", "affected_ratio", "shared_blocks", "freed_blocks",
               "requests_per_s", "output_tokens_per_s", "peak_kv_blocks", "num_preemptions", "mean_running_requests",
-              "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir")
+              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,11 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
 
 def _point(run: dict[str, Any], g: dict[str, Any], dense: dict[str, Any] | None, policy: str) -> dict[str, Any]:
     p = {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
-    for key, name in (("requests_per_s", "requests_speedup_vs_dense"), ("output_tokens_per_s", "speedup_vs_dense")):
+    reference = RunDir(Path(dense["run_dir"])).load_samples() if dense else []
+    p.update(quality_vs(RunDir(Path(run["run_dir"])).load_samples(), reference))
+    p["ideal_gain"] = 1.0 / (1.0 - p["affected_ratio"]) if p.get("affected_ratio") is not None and p["affected_ratio"] < 1 else None
+    for key, name in (("requests_per_s", "requests_speedup_vs_dense"), ("output_tokens_per_s", "speedup_vs_dense"),
+                      ("mean_running_requests", "concurrency_gain")):
         base = dense.get(key) if dense else run.get(key) if policy == "dense" else None
         p[name] = p[key] / base if base and p.get(key) is not None else None
     return p

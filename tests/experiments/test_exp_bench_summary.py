@@ -1,0 +1,59 @@
+"""The numbers ``memshare bench`` derives after the runs: ratios, ideal gains, quality vs dense."""
+
+from __future__ import annotations
+
+import pytest
+
+from memshare.bench import add_ratios, quality_vs, summarize_repeats
+
+
+def test_ratios_and_ideal_gains():
+    results = {
+        "dense": {"requests_per_s": 0.5, "output_tokens_per_s": 100.0, "mean_running_requests": 8.0,
+                  "affected_ratio": 0.0},
+        "memshare": {"requests_per_s": 0.55, "output_tokens_per_s": 120.0, "mean_running_requests": 10.0,
+                     "affected_ratio": 0.5},
+    }
+    add_ratios(results)
+    m, d = results["memshare"], results["dense"]
+    assert m["requests_speedup_vs_dense"] == pytest.approx(1.1) and m["speedup_vs_dense"] == pytest.approx(1.2)
+    assert m["ideal_gain"] == pytest.approx(2.0) and m["ideal_gain_achieved"] == pytest.approx(0.1)
+    assert m["concurrency_gain"] == pytest.approx(1.25) and m["concurrency_gain_achieved"] == pytest.approx(0.4)
+    # Dense against itself: gains of 1, nothing to achieve.
+    assert d["concurrency_gain"] == 1.0 and d["ideal_gain"] == 1.0 and d["ideal_gain_achieved"] is None
+
+
+def test_ratios_without_a_baseline_or_affected_ratio():
+    results = {"memshare": {"requests_per_s": 0.5, "output_tokens_per_s": 10.0, "affected_ratio": None}}
+    add_ratios(results)
+    r = results["memshare"]
+    assert r["requests_speedup_vs_dense"] is None and r["ideal_gain"] is None and r["concurrency_gain"] is None
+
+
+def row(pid, tokens, extracted, finish="stop"):
+    return {"problem_id": pid, "sample_index": 0, "output_token_ids": tokens, "extracted": extracted,
+            "finish_reason": finish}
+
+
+def test_quality_against_dense():
+    dense = [row("a", [1, 2, 3, 4], "5"), row("b", [7, 8, 9], "1"), row("c", [5, 6], "2")]
+    shared = [row("a", [1, 2, 3, 4], "5"),  # identical
+              row("b", [7, 8, 0, 0], "3"),  # diverges at token 2, other answer
+              row("c", [5] + [9, 4] * 40, None, finish="length")]  # diverges at 1 and runs to the cap
+    q = quality_vs(shared, dense)
+    assert q["same_answer_as_dense"] == pytest.approx(1 / 3)
+    assert q["identical_to_dense"] == pytest.approx(1 / 3)
+    assert q["mean_common_prefix"] == pytest.approx((4 + 2 + 1) / 3)
+    assert q["loop_or_cap_share"] == pytest.approx(1 / 3)
+    assert quality_vs(dense, dense)["identical_to_dense"] == 1.0
+
+
+def test_quality_with_no_reference_reports_loops_only():
+    q = quality_vs([row("a", [1, 2], "x")], [])
+    assert q == {"loop_or_cap_share": 0.0}
+
+
+def test_medians_over_repeats():
+    runs = [{"policy": "dense", "run_dir": f"r{i}", "requests_per_s": v, "ok": True} for i, v in enumerate([3.0, 1.0, 2.0])]
+    s = summarize_repeats(runs)
+    assert s["requests_per_s"] == 2.0 and s["repeats"] == 3 and s["run_dirs"] == ["r0", "r1", "r2"] and s["ok"] is True
