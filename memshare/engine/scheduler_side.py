@@ -76,6 +76,9 @@ class SchedulerSide:
         self._pending: dict[int, _Pending] = {}
         self._pins: dict[int, int] = {}  # block_id -> pins held by pending jobs
         self._released: set[int] = set()  # shared-away blocks kept alive only by pins
+        # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
+        # reads another block, whose keys were rotated for that block's position.
+        self._written_at: dict[str, dict[int, int]] = {}
         self._remaps: list[Remap] = []
         self._job_ids = itertools.count()
         self._manager: Any = None
@@ -103,6 +106,7 @@ class SchedulerSide:
             self.policy.remove_request(req_id)
         self._generation.pop(req_id, None)
         self._seen_full.pop(req_id, None)
+        self._written_at.pop(req_id, None)
 
     # ------------------------------------------------------------------ per step
     def build_meta(self, scheduler_output: Any) -> MemShareMeta:
@@ -193,7 +197,11 @@ class SchedulerSide:
         job_id = next(self._job_ids)
         self._pending[job_id] = _Pending(proposal, query, blocks, self._generation[proposal.query.req_id])
         meta.jobs.append(Stage2Job(job_id, query.block_id, proposal.query.block_index,
-                                   [b.block_id for b in blocks], [r.block_index for r in cands]))
+                                   [b.block_id for b in blocks], [self._position(r) for r in cands]))
+
+    def _position(self, ref: BlockRef) -> int:
+        """The block index the KV under ``ref`` was written at (differs once it is shared)."""
+        return self._written_at.get(ref.req_id, {}).get(ref.block_index, ref.block_index)
 
     def _sole_owner(self, block: Any) -> bool:
         """Only its request holds ``block``; every other reference is one of our pins.
@@ -256,6 +264,7 @@ class SchedulerSide:
         else:
             self._released.add(old.block_id)
         self._remaps.append(Remap(query.req_id, query.block_index, target_block.block_id, old.block_id))
+        self._written_at.setdefault(query.req_id, {})[query.block_index] = self._position(target_ref)
         self.policy.on_shared(query, target_ref)
 
     def _forget(self, req_id: str) -> None:
@@ -264,6 +273,7 @@ class SchedulerSide:
             self.policy.remove_request(req_id)
             self._generation.pop(req_id, None)
             self._seen_full.pop(req_id, None)
+        self._written_at.pop(req_id, None)
 
     def outstanding_pins(self) -> int:
         return len(self._pending)
