@@ -11,11 +11,13 @@ Reports, per new block:
 * Stage 2 (``k_unrope`` euclidean, all candidates in one pass) for the real proposals,
   on synthetic KV of the packaged model's shape (L=30, H=3, T=32, D=64), plus a 32B-model
   shape row (L=64, H=8, D=128);
-* Stage 1 with 8 / 32 / 128 concurrent requests, ``cross_request`` off and on.
+* Stage 1 and Stage 2 with 8 / 32 / 128 concurrent requests, ``cross_request`` off and on;
+  Stage 2 timed as the worker runs an engine step (one gather, one call per proposal, one
+  host copy).
 
 Times are CPU seconds of this process (``time.process_time``) with torch on one thread, so
 that other jobs on a shared machine do not inflate them. Run: ``python
-benchmarks/bench_core.py`` (under a minute on 2 cores).
+benchmarks/bench_core.py`` (a few minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import time
 import numpy as np
 import torch
 
-from memshare.core import MemShareConfig, RopeSpec, StepVocab, block_positions, block_distances, make_policy
+from memshare.core import (MemShareConfig, RopeSpec, StepVocab, block_distances, block_positions, make_policy,
+                           stage2_partials)
 
 BS = 32
 N_WORDS = 5000
@@ -130,16 +133,22 @@ def stage2_cost(proposals, shape, reps: int = 3, max_props: int | None = None):
     return t / max(1, len(props))
 
 
-def stage1_batch(vocab, batch: int, cross: bool, num_tokens: int):
-    """Round-robin decode of ``batch`` requests; return s per block, candidates per query."""
+def stage1_batch(vocab, batch: int, cross: bool, num_tokens: int, stage2_shape=None):
+    """Round-robin decode of ``batch`` requests, one engine step per token.
+
+    Returns s of Stage 1 per block, Stage 2 s per block (None without ``stage2_shape``),
+    candidates per query, and blocks.
+    """
     pol = policy_for(vocab, cross_request=cross)
     maker = TraceMaker(3)
     traces = {f"r{i}": maker.trace(num_tokens) for i in range(batch)}
     cur = {r: [] for r in traces}
     for r in traces:
         pol.add_request(r, [])
-    t = 0.0
+    pool = _synthetic_pool(stage2_shape) if stage2_shape else None
+    t = t2 = 0.0
     for n in range(1, num_tokens + 1):
+        step_props = []
         for r, tokens in traces.items():
             cur[r].append(tokens[n - 1])
             t0 = time.process_time()
@@ -147,13 +156,44 @@ def stage1_batch(vocab, batch: int, cross: bool, num_tokens: int):
             for p in props:
                 pol.decide(p, [1.0] * len(p.candidates))
             t += time.process_time() - t0
+            step_props += props
+        if pool is not None and step_props:
+            t2 += _stage2_step(pool, step_props)
     s = pol.stats
-    return t / s.full_blocks, s.stage1_candidates / max(1, s.stage1_queries), s.full_blocks
+    per = (lambda x: x / s.full_blocks if pool is not None else None)
+    return t / s.full_blocks, per(t2), s.stage1_candidates / max(1, s.stage1_queries), s.full_blocks
+
+
+def _synthetic_pool(shape, size: int = 64):
+    L, H, T, D = shape
+    g = torch.Generator().manual_seed(1)
+    inv_freq = 1.0 / 10000 ** (torch.arange(0, D, 2).float() / D)
+    return torch.randn(size, L, H, T, D, generator=g), torch.randn(size, L, H, T, D, generator=g), RopeSpec(inv_freq)
+
+
+def _stage2_step(pool, proposals) -> float:
+    """CPU s of one step's Stage 2 as the worker runs it: one gather of the distinct blocks (K
+    only for ``k_unrope``), one vectorized call per proposal, one host copy of all sums."""
+    k_pool, _, rope = pool
+    size, T = k_pool.shape[0], k_pool.shape[-2]
+    t0 = time.process_time()
+    ids = sorted({b.block_index % size for p in proposals for b in (p.query, *p.candidates)})
+    row = {b: i for i, b in enumerate(ids)}
+    k_all = k_pool[torch.tensor(ids)]
+    sums = []
+    for p in proposals:
+        ci = torch.tensor([row[c.block_index % size] for c in p.candidates])
+        sums.append(stage2_partials(k_all[row[p.query.block_index % size]], None, k_all[ci], None,
+                                    distance="k_unrope", q_pos=block_positions(p.query.block_index, T),
+                                    c_pos=block_positions([c.block_index for c in p.candidates], T), rope=rope).sums)
+    torch.cat(sums).tolist()
+    return time.process_time() - t0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-tokens", type=int, default=1024, help="trace length per request in the batch runs")
+    parser.add_argument("--s2-tokens", type=int, default=512, help="trace length per request for Stage 2 in the batch runs")
     parser.add_argument("--reps", type=int, default=3, help="repeat each measurement, keep the fastest")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -178,13 +218,15 @@ def main() -> None:
     print(f"\nStage 2, 32B-model shape (L=64 H=8 T=32 D=128), 2 candidates: {s2_big * 1e3:.1f} ms per proposal "
           f"(CPU; the engine runs it on the GPU)\n")
 
-    print(f"Stage 1 per new block, concurrent requests ({args.batch_tokens} tokens each)")
-    print(f"{'batch':>5} {'cross':>5} {'blocks':>6} {'S1 us/block':>11} {'cands/query':>11}")
+    print(f"Per new block, concurrent requests ({args.batch_tokens} tokens each for Stage 1, {args.s2_tokens} for "
+          f"Stage 2; one engine step per token; Stage 2 on L=30 H=3 T=32 D=64, as the worker runs a step)")
+    print(f"{'batch':>5} {'cross':>5} {'blocks':>6} {'cands/query':>11} {'S1 us/block':>11} {'S2 us/block':>11}")
     for batch in (8, 32, 128):
         for cross in (False, True):
-            per_block, cands, blocks = best_of(args.reps, stage1_batch, vocab, batch, cross, args.batch_tokens)
-            print(f"{batch:>5} {str(cross):>5} {blocks:>6} {per_block * 1e6:>11.0f} {cands:>11.2f}")
-
+            runs = [stage1_batch(vocab, batch, cross, args.batch_tokens) for _ in range(args.reps)]
+            s1, (_, _, cands, blocks) = min(r[0] for r in runs), runs[-1]
+            _, s2, _, _ = stage1_batch(vocab, batch, cross, args.s2_tokens, (30, 3, 32, 64))
+            print(f"{batch:>5} {str(cross):>5} {blocks:>6} {cands:>11.2f} {s1 * 1e6:>11.0f} {s2 * 1e6:>11.0f}")
 
 if __name__ == "__main__":
     main()

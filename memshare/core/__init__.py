@@ -15,7 +15,6 @@ from memshare.core.stage2 import (
     block_distances,
     block_positions,
     finish,
-    pairwise_partials,
     record_stage2,
     stage2_partials,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "inv_freq_from_hf_config",
     "make_policy",
     "make_step_index",
-    "pairwise_partials",
     "record_stage2",
     "rope_spec_from_hf_config",
     "rotate",

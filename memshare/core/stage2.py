@@ -19,7 +19,6 @@ the device the tensors live on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -108,66 +107,6 @@ def stage2_partials(q_k: torch.Tensor | None, q_v: torch.Tensor | None, c_k: tor
     return Stage2Partials(metric, sums)
 
 
-def pairwise_partials(k: torch.Tensor | None, v: torch.Tensor | None, positions: torch.Tensor | None,
-                      q_rows: Sequence[int], c_rows: Sequence[int], *, distance: str = "k_unrope",
-                      metric: str = "euclidean", rope: RopeSpec | None = None,
-                      chunk: int = 64) -> Stage2Partials:
-    """Stage-2 partial sums for many (query, candidate) pairs over one set of blocks, in one pass.
-
-    The engine batches every Stage-2 job of a step this way: each distinct block is gathered
-    and, for ``k_unrope``, rotated back once, however many pairs it is part of; then the pairs
-    each run of pairs with the same query is reduced in one vectorized call (at most ``chunk``
-    pairs: bounded scratch memory), with no device-to-host sync in between.
-
-    Args:
-        k, v: (U, L, H, T, D) distinct blocks (a tensor the distance does not use may be None).
-        positions: (U, T) token positions each block was written at; ``k_unrope`` only.
-        q_rows, c_rows: P indices into the U blocks (host ints: no device sync): pair i
-            compares block ``q_rows[i]`` (the query) with ``c_rows[i]`` (the candidate).
-    Returns:
-        ``Stage2Partials`` with P rows, equal to ``stage2_partials`` of each pair.
-    """
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
-    tensors = []
-    if distance in ("kv", "k"):
-        tensors.append(_required("k", k).float())
-    if distance in ("k_unrope", "k_unrope_v"):
-        k = _required("k", k)
-        if rope is None or positions is None or tuple(positions.shape) != (k.shape[0], k.shape[-2]):
-            raise ValueError(f"distance {distance!r} needs rope and positions of shape {(k.shape[0], k.shape[-2])}")
-        pos = positions.reshape(k.shape[0], *([1] * (k.ndim - 3)), k.shape[-2])  # (U, 1, .., 1, T)
-        tensors.append(unrotate(k, pos, rope.inv_freq, rope.is_neox, rope.scaling))
-    if distance in ("kv", "v", "k_unrope_v"):
-        tensors.append(_required("v", v).float())
-    q_host = [int(i) for i in q_rows]
-    num_p, dev = len(q_host), tensors[0].device
-    width = 2 if metric == "euclidean" else 3
-    sums = torch.zeros(num_p, width, dtype=torch.float32, device=dev)
-    if not num_p:
-        return Stage2Partials(metric, sums)
-    q_rows, c_rows = (torch.as_tensor(list(r), dtype=torch.long).to(dev, non_blocking=True) for r in (q_host, c_rows))
-    # Runs of pairs sharing a query (one job each in the engine), at most ``chunk`` pairs long.
-    runs, lo = [], 0
-    for i in range(1, num_p + 1):
-        if i == num_p or q_host[i] != q_host[lo] or i - lo == chunk:
-            runs.append((lo, i))
-            lo = i
-    for x in tensors:
-        flat = x.flatten(1)  # (U, N)
-        norms = flat.square().sum(1)  # (U,)
-        sums[:, 1] += norms[q_rows]
-        if metric == "cosine":
-            sums[:, 2] += norms[c_rows]
-        for lo, hi in runs:
-            c = flat[c_rows[lo:hi]]  # a gathered copy: safe to overwrite
-            q = flat[q_host[lo]]
-            sums[lo:hi, 0] += c.sub_(q).square_().sum(1) if metric == "euclidean" else c @ q
-    return Stage2Partials(metric, sums)
-
-
 def finish(partials: Stage2Partials) -> torch.Tensor:
     """Distances (C,) from (summed) partials; see the module docstring for the definition."""
     s = partials.sums
@@ -200,12 +139,6 @@ def record_stage2(stats: SharingStats, num_queries: int, num_candidates: int, se
     stats.stage2_queries += num_queries
     stats.stage2_candidates += num_candidates
     stats.stage2_s += seconds
-
-
-def _required(name: str, x: torch.Tensor | None) -> torch.Tensor:
-    if x is None:
-        raise ValueError(f"this distance needs the blocks' {name.upper()}")
-    return x
 
 
 def _checked(name: str, q: torch.Tensor | None, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -173,22 +173,25 @@ class KVLayout:
     def device(self) -> torch.device:
         return self.layers[0].device
 
-    def gather(self, block_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """K and V of ``block_ids``: each ``(N, L, H, T, D)``."""
+    def gather(self, block_ids: torch.Tensor, *, want_k: bool = True,
+               want_v: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """K and V of ``block_ids``: each ``(N, L, H, T, D)``; a tensor not wanted is None."""
         ks, vs = [], []
         n, h, t, d = block_ids.numel(), self.num_kv_heads, self.block_size, self.head_size
         for layer in self.layers:
             if self.kind == "cpu":
                 blk = layer[block_ids].view(n, h, 2, t * d)
-                k = blk[:, :, 0].view(n, h, d, t).transpose(-1, -2) if self.k_transposed else blk[:, :, 0].view(n, h, t, d)
-                ks.append(k)  # (N, H, T, D)
-                vs.append(blk[:, :, 1].view(n, h, t, d))
+                if want_k:
+                    k = blk[:, :, 0]
+                    ks.append(k.view(n, h, d, t).transpose(-1, -2) if self.k_transposed else k.view(n, h, t, d))
+                if want_v:
+                    vs.append(blk[:, :, 1].view(n, h, t, d))
             else:
-                k = layer[0, block_ids]  # (N, T, H, D)
-                v = layer[1, block_ids]
-                ks.append(k.permute(0, 2, 1, 3))
-                vs.append(v.permute(0, 2, 1, 3))
-        return torch.stack(ks, 1), torch.stack(vs, 1)
+                if want_k:
+                    ks.append(layer[0, block_ids].permute(0, 2, 1, 3))  # (N, T, H, D) -> (N, H, T, D)
+                if want_v:
+                    vs.append(layer[1, block_ids].permute(0, 2, 1, 3))
+        return (torch.stack(ks, 1) if ks else None), (torch.stack(vs, 1) if vs else None)
 
     def fill(self, block_id: int, value: float) -> None:
         """Overwrite one block in every layer (tests: poison a freed block)."""

@@ -73,25 +73,32 @@ class WorkerSide:
 
     @torch.inference_mode()
     def _measure(self, meta: MemShareMeta) -> dict[int, list[list[float]]]:
+        """Every job of the step: one gather, one vectorized pass per job, one device-to-host copy."""
         from memshare.core.stage2 import stage2_partials
 
         layout = self.layout
-        bs = layout.block_size
-        # One gather for every block any job touches.
+        bs, dev, distance = layout.block_size, layout.device, self.config.distance
         ids = sorted({b for j in meta.jobs for b in (j.query_block_id, *j.candidate_block_ids)})
         row = {b: i for i, b in enumerate(ids)}
-        k_all, v_all = layout.gather(torch.tensor(ids, device=layout.device))  # (N, L, H, T, D)
-        k_all, v_all = k_all.float(), v_all.float()
-        arange = torch.arange(bs, device=layout.device)
-        out: dict[int, list[list[float]]] = {}
+        k_all, v_all = layout.gather(torch.tensor(ids, device=dev),  # (N, L, H, T, D); only what is used
+                                     want_k=distance != "v", want_v=distance in ("kv", "v", "k_unrope_v"))
+        arange = torch.arange(bs, device=dev)
+        sums = []
         for job in meta.jobs:
             qi = row[job.query_block_id]
-            ci = torch.tensor([row[b] for b in job.candidate_block_ids], device=layout.device)
-            c_pos = torch.tensor(job.candidate_block_indices, device=layout.device)[:, None] * bs + arange
-            partials = stage2_partials(
-                k_all[qi], v_all[qi], k_all[ci], v_all[ci],
+            ci = torch.tensor([row[b] for b in job.candidate_block_ids], device=dev)
+            c_pos = torch.tensor(job.candidate_block_indices, device=dev)[:, None] * bs + arange
+            sums.append(stage2_partials(
+                None if k_all is None else k_all[qi], None if v_all is None else v_all[qi],
+                None if k_all is None else k_all[ci], None if v_all is None else v_all[ci],
                 q_pos=job.query_block_index * bs + arange, c_pos=c_pos,
-                distance=self.config.distance, metric=self.config.metric, rope=self.rope,
-            )
-            out[job.job_id] = partials.sums.tolist()
+                distance=distance, metric=self.config.metric, rope=self.rope,
+            ).sums)
+        rows = torch.cat(sums).tolist() if sums else []  # NOTE: one host sync per step, not per job
+        out: dict[int, list[list[float]]] = {}
+        at = 0
+        for job in meta.jobs:
+            n = len(job.candidate_block_ids)
+            out[job.job_id] = rows[at:at + n]
+            at += n
         return out

@@ -14,7 +14,6 @@ from memshare.core.stage2 import (
     block_distances,
     block_positions,
     finish,
-    pairwise_partials,
     record_stage2,
     stage2_partials,
 )
@@ -64,35 +63,6 @@ def test_matches_naive_loop(distance, metric):
     got = block_distances(q_k, q_v, c_k, c_v, distance=distance, metric=metric, q_pos=q_pos, c_pos=c_pos, rope=ROPE)
     want = naive(q_k, q_v, c_k, c_v, distance, metric, q_pos, c_pos)
     assert got.shape == (C,) and torch.allclose(got.double(), want, atol=1e-4)
-
-
-@pytest.mark.parametrize("chunk", [1, 3, 64])
-@pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("distance", DISTANCES)
-def test_pairwise_equals_one_call_per_job(distance, metric, chunk):
-    """The engine's batched form: jobs over shared distinct blocks, each block unrotated once."""
-    g = torch.Generator().manual_seed(7)
-    k, v = torch.randn(6, L, H, T, D, generator=g), torch.randn(6, L, H, T, D, generator=g)
-    index = [9, 2, 0, 4, 1, 7]  # block index each distinct block was written at
-    positions = block_positions(index, T)
-    jobs = [(0, [1, 2, 3]), (4, [1, 5]), (3, [0])]  # (query row, candidate rows); rows recur across jobs
-    q_rows = torch.tensor([q for q, cs in jobs for _ in cs])
-    c_rows = torch.tensor([c for _, cs in jobs for c in cs])
-    got = pairwise_partials(k, v, positions, q_rows, c_rows, distance=distance, metric=metric, rope=ROPE, chunk=chunk)
-    want = torch.cat([stage2_partials(k[q], v[q], k[cs], v[cs], distance=distance, metric=metric,
-                                      q_pos=positions[q], c_pos=positions[cs], rope=ROPE).sums for q, cs in jobs])
-    assert got.sums.shape == want.shape and torch.allclose(got.sums, want, rtol=1e-5, atol=1e-4)
-    assert torch.allclose(finish(got), finish(Stage2Partials(metric, want)), atol=1e-5)
-
-
-def test_pairwise_errors_and_empty():
-    k = torch.randn(2, L, H, T, D)
-    none = torch.zeros(0, dtype=torch.long)
-    assert pairwise_partials(k, None, block_positions([0, 1], T), none, none, rope=ROPE).sums.shape == (0, 2)
-    with pytest.raises(ValueError, match="positions"):
-        pairwise_partials(k, None, None, none, none, rope=ROPE)
-    with pytest.raises(ValueError, match="V"):
-        pairwise_partials(k, None, None, none, none, distance="v")
 
 
 @pytest.mark.parametrize("metric", METRICS)
