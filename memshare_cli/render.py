@@ -53,27 +53,39 @@ class BenchProgress:
 
 
 def _f(x: Any, fmt: str = "{:.2f}") -> str:
-    return "-" if x is None else fmt.format(x)
+    if x is None:
+        return "-"
+    if fmt.startswith("ms:"):
+        return fmt[3:].format(1e3 * x)
+    return fmt.format(x)
+
+
+BENCH_THROUGHPUT = [
+    ("policy", "policy", "{}"), ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
+    ("tok/s", "output_tokens_per_s", "{:.1f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
+    ("mean len", "mean_output_tokens", "{:.0f}"), ("TTFT s", "mean_ttft_s", "{:.1f}"), ("TPOT ms", "mean_tpot_s", "ms:{:.0f}"),
+    ("bookkeeping", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
+]
+BENCH_MEMORY_QUALITY = [
+    ("policy", "policy", "{}"), ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
+    ("preempt", "num_preemptions", "{}"), ("running", "mean_running_requests", "{:.2f}"),
+    ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
+    ("achieved", "concurrency_gain_achieved", "{:.0%}"), ("bound", "ideal_gain", "{:.2f}"),
+    ("acc", "accuracy", "{:.1%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
+    ("prefix", "mean_common_prefix", "{:.0f}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
+    ("leaked", "leaked_blocks", "{}"),
+]
 
 
 def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> None:
-    t = Table(title=title)
-    cols = [("policy", "policy", "{}"), ("acc", "accuracy", "{:.1%}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
-            ("req/s", "requests_per_s", "{:.3f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
-            ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
-            ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
-            ("peak KV", "peak_kv_blocks", "{}"), ("preempt", "num_preemptions", "{}"),
-            ("running", "mean_running_requests", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
-            ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("ideal", "ideal_gain", "{:.2f}"),
-            ("mean len", "mean_output_tokens", "{:.0f}"),
-            ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
-            ("bookkeep", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
-            ("leaked", "leaked_blocks", "{}")]
-    for head, _, _ in cols:
-        t.add_column(head, justify="right" if head != "policy" else "left")
-    for r in runs:
-        t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
-    console.print(t)
+    """Two tables: throughput and timing; then memory, concurrency and quality against dense."""
+    for cols, sub in ((BENCH_THROUGHPUT, "throughput"), (BENCH_MEMORY_QUALITY, "memory and quality")):
+        t = Table(title=f"{title}: {sub}")
+        for head, _, _ in cols:
+            t.add_column(head, justify="right" if head != "policy" else "left", no_wrap=head == "policy")
+        for r in runs:
+            t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
+        console.print(t)
 
 
 def rows_table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> None:
