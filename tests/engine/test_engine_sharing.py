@@ -73,6 +73,7 @@ def test_tight_pool_sharing_cuts_preemptions_and_raises_concurrency(tmp_path):
     assert shared["freed_blocks"] >= 50
     assert shared["num_preemptions"] < dense["num_preemptions"]
     assert shared["mean_running_requests"] > dense["mean_running_requests"]
+    assert shared["kv_blocks_per_running"] < dense["kv_blocks_per_running"]
     assert dense["leaked_blocks"] == 0 and shared["leaked_blocks"] == 0
 
 

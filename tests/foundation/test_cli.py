@@ -74,8 +74,10 @@ def test_bench_runs_the_real_engine_and_resumes(tmp_path):
         assert r["leaked_blocks"] == 0 and r["peak_kv_blocks"] > 0
         assert r["num_preemptions"] == 0
         for key in ("affected_ratio", "stage1_ms_per_step", "stage2_ms_per_step", "mean_running_requests",
-                    "accuracy", "num_correct"):
+                    "accuracy", "num_correct", "mean_ttft_s", "mean_tpot_s", "ideal_gain", "loop_or_cap_share"):
             assert key in r
+        assert 0 < r["kv_blocks_per_running"] <= r["peak_kv_blocks"]
+    assert runs["dense"]["concurrency_gain"] == 1.0 and runs["memshare"]["concurrency_gain"] > 0
     samples = [json.loads(x) for x in open(f"{runs['dense']['run_dir']}/samples.jsonl")]
     assert len(samples) == 2 and all("extracted" in s and "reason" in s for s in samples)
     # Rerun: everything is finished, nothing is generated again, nothing is duplicated.
