@@ -23,6 +23,15 @@ def test_ratios_and_ideal_gains():
     assert d["concurrency_gain"] == 1.0 and d["ideal_gain"] == 1.0 and d["ideal_gain_achieved"] is None
 
 
+def test_no_achieved_share_when_sharing_bought_no_concurrency():
+    results = {"dense": {"requests_per_s": 1.0, "output_tokens_per_s": 1.0, "mean_running_requests": 10.0},
+               "memshare": {"requests_per_s": 1.03, "output_tokens_per_s": 1.0, "mean_running_requests": 10.0002,
+                            "affected_ratio": 0.2}}
+    add_ratios(results)
+    m = results["memshare"]
+    assert m["concurrency_gain_achieved"] is None and m["ideal_gain_achieved"] == pytest.approx(0.12)
+
+
 def test_ratios_without_a_baseline_or_affected_ratio():
     results = {"memshare": {"requests_per_s": 0.5, "output_tokens_per_s": 10.0, "affected_ratio": None}}
     add_ratios(results)
