@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memshare.bench import BenchConfig, Events, quality_vs
+from memshare.bench import BenchConfig, Events, add_ratios, quality_vs
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
 from memshare.experiments.grid import ABLATE_POLICIES, DEFAULT_PAIRS, check_pair, format_pairs, grid_points, pareto_front
@@ -126,11 +126,8 @@ def _point(run: dict[str, Any], g: dict[str, Any], dense: dict[str, Any] | None,
     p = {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
     reference = RunDir(Path(dense["run_dir"])).load_samples() if dense else []
     p.update(quality_vs(RunDir(Path(run["run_dir"])).load_samples(), reference))
-    p["ideal_gain"] = 1.0 / (1.0 - p["affected_ratio"]) if p.get("affected_ratio") is not None and p["affected_ratio"] < 1 else None
-    for key, name in (("requests_per_s", "requests_speedup_vs_dense"), ("output_tokens_per_s", "speedup_vs_dense"),
-                      ("mean_running_requests", "concurrency_gain")):
-        base = dense.get(key) if dense else run.get(key) if policy == "dense" else None
-        p[name] = p[key] / base if base and p.get(key) is not None else None
+    base = dense or (p if policy == "dense" else None)
+    add_ratios({"point": p, **({"dense": base} if base else {})})
     return p
 
 
