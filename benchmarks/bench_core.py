@@ -133,7 +133,7 @@ def stage2_cost(proposals, shape, reps: int = 3, max_props: int | None = None):
     return t / max(1, len(props))
 
 
-def stage1_batch(vocab, batch: int, cross: bool, num_tokens: int, stage2_shape=None):
+def batch_costs(vocab, batch: int, cross: bool, num_tokens: int, stage2_shape=None):
     """Round-robin decode of ``batch`` requests, one engine step per token.
 
     Returns s of Stage 1 per block, Stage 2 s per block (None without ``stage2_shape``),
@@ -223,10 +223,11 @@ def main() -> None:
     print(f"{'batch':>5} {'cross':>5} {'blocks':>6} {'cands/query':>11} {'S1 us/block':>11} {'S2 us/block':>11}")
     for batch in (8, 32, 128):
         for cross in (False, True):
-            runs = [stage1_batch(vocab, batch, cross, args.batch_tokens) for _ in range(args.reps)]
+            runs = [batch_costs(vocab, batch, cross, args.batch_tokens) for _ in range(args.reps)]
             s1, (_, _, cands, blocks) = min(r[0] for r in runs), runs[-1]
-            _, s2, _, _ = stage1_batch(vocab, batch, cross, args.s2_tokens, (30, 3, 32, 64))
+            _, s2, _, _ = batch_costs(vocab, batch, cross, args.s2_tokens, (30, 3, 32, 64))
             print(f"{batch:>5} {str(cross):>5} {blocks:>6} {cands:>11.2f} {s1 * 1e6:>11.0f} {s2 * 1e6:>11.0f}")
+
 
 if __name__ == "__main__":
     main()
