@@ -65,6 +65,10 @@ class MemShareConfig:
             context always stays exact (0 = share as soon as the block fills).
         split_on_blank_lines / cue_words: how output is cut into reasoning steps.
         seed: RNG seed (random policy, tie breaks).
+
+    Defaults (``k_unrope``, step 0.8, block 0.55) were chosen from measurements on the packaged
+    model: 0.55 is the largest block threshold whose teacher-forced top-1 agreement stays >= 97%
+    (README, "Chosen defaults and why").
     """
 
     policy: str = "memshare"
