@@ -46,6 +46,7 @@ class BenchConfig:
     block_size: int = 32
     kv_blocks: int | None = None
     max_num_seqs: int = 256
+    tensor_parallel_size: int = 1
     policies: tuple[str, ...] = ("dense", "memshare")
     sharing: MemShareConfig = field(default_factory=MemShareConfig)
     out: str = "results"
@@ -200,6 +201,9 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
              rep: int = 0) -> dict[str, Any]:
     engine = dict(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
                   max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype)
+    if cfg.tensor_parallel_size != 1:
+        # NOTE: only when set, so the run folders (named from these settings) of earlier runs stay valid.
+        engine["tensor_parallel_size"] = cfg.tensor_parallel_size
     sampling = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
     params = {"engine": {**engine, "model": cfg.model}, "sampling": sampling, "samples": cfg.samples,
               "limit": cfg.limit, "data_file": cfg.data_file,

@@ -65,6 +65,10 @@ class MemShareConfig:
             context always stays exact (0 = share as soon as the block fills).
         split_on_blank_lines / cue_words: how output is cut into reasoning steps.
         seed: RNG seed (random policy, tie breaks).
+        stage2_max_gather_mb: the most MiB of float32 block copies Stage 2 holds at once on a
+            worker (gathered blocks plus per-candidate copies); a step's jobs are measured in
+            chunks under it. It bounds the burst after a preemption, when every recomputed
+            block becomes eligible at once; it never changes a distance.
 
     Defaults (``k_unrope``, step 0.8, block 0.55) were chosen from measurements on the packaged
     model: 0.55 is the largest block threshold whose teacher-forced top-1 agreement stays >= 97%
@@ -86,6 +90,7 @@ class MemShareConfig:
     split_on_blank_lines: bool = True
     cue_words: tuple[str, ...] = field(default=DEFAULT_CUE_WORDS)
     seed: int = 0
+    stage2_max_gather_mb: float = 256.0
 
     def __post_init__(self) -> None:
         _one_of("policy", self.policy, POLICIES)
@@ -103,6 +108,9 @@ class MemShareConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not isinstance(self.share_delay_blocks, int) or self.share_delay_blocks < 0:
             raise ValueError(f"share_delay_blocks must be an integer >= 0, got {self.share_delay_blocks!r}")
+        if (isinstance(self.stage2_max_gather_mb, bool) or not isinstance(self.stage2_max_gather_mb, (int, float))
+                or not 0 < self.stage2_max_gather_mb < float("inf")):
+            raise ValueError(f"stage2_max_gather_mb must be a positive number, got {self.stage2_max_gather_mb!r}")
         if not isinstance(self.cue_words, tuple):
             object.__setattr__(self, "cue_words", tuple(self.cue_words))
 

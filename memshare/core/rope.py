@@ -102,19 +102,22 @@ def rope_spec_from_hf_config(config: Mapping[str, Any], *, is_neox: bool = True)
     """``RopeSpec`` from a Hugging Face model config dict (``config.json``).
 
     Reads ``rope_theta`` (default 10000), ``head_dim`` (else ``hidden_size //
-    num_attention_heads``), ``partial_rotary_factor`` and ``rope_scaling`` /
-    ``rope_parameters``. Scaled variants (linear, dynamic, yarn, longrope, llama3, ...) are
-    computed by ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` and need
-    ``transformers``; without it only the default RoPE is supported. Note: ``dynamic`` NTK
-    scaling depends on the sequence length at run time; the inverse frequencies returned here
-    are the ones at the model's maximum position.
+    num_attention_heads``), ``partial_rotary_factor`` (or ``rope_parameters.rope_dim``) and
+    ``rope_scaling`` / ``rope_parameters``. The style (``is_neox``) is not in Hugging Face
+    configs; the engine reads it from the model's rotary module (``adapter.model_rope``).
+    Scaled variants (linear, dynamic, yarn, longrope, llama3, ...) are computed by
+    ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` and need ``transformers``; without
+    it only the default RoPE is supported. Note: ``dynamic`` NTK scaling depends on the sequence
+    length at run time; the inverse frequencies returned here are the ones at the model's
+    maximum position.
     """
     scaling_cfg = config.get("rope_scaling") or config.get("rope_parameters") or {}
     rope_type = scaling_cfg.get("rope_type", scaling_cfg.get("type", "default"))
     if rope_type == "default":
         theta = float(config.get("rope_theta") or scaling_cfg.get("rope_theta") or 10000.0)
         factor = float(config.get("partial_rotary_factor") or scaling_cfg.get("partial_rotary_factor") or 1.0)
-        dim = int(_head_dim(config) * factor)
+        # vLLM's get_rope takes an explicit ``rope_dim`` over the factor; so do we.
+        dim = int(scaling_cfg.get("rope_dim") or _head_dim(config) * factor)
         inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
         return RopeSpec(inv_freq.float(), is_neox, 1.0)
     try:

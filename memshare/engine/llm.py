@@ -24,12 +24,17 @@ class EngineSettings:
     max_model_len: int = 2048
     seed: int = 0
     dtype: str = "auto"
-    enforce_eager: bool = True
+    # None: eager on the CPU build (it has no CUDA graphs), CUDA graphs on a GPU. Graphs are safe
+    # with sharing: a remap edits the block table before the step's copy to the device (README).
+    enforce_eager: bool | None = None
+    tensor_parallel_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.block_size <= 0:
             raise ValueError(f"block size must be positive, got {self.block_size}")
+        if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:
+            raise ValueError(f"--tensor-parallel-size must be an integer >= 1, got {self.tensor_parallel_size!r}")
         if self.kv_blocks is not None:
             need = -(-self.max_model_len // self.block_size) + 1
             if self.kv_blocks < need:
@@ -51,10 +56,13 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
         max_num_seqs=settings.max_num_seqs,
         max_model_len=settings.max_model_len,
         seed=settings.seed,
-        enforce_eager=settings.enforce_eager,
+        enforce_eager=_is_cpu() if settings.enforce_eager is None else settings.enforce_eager,
         enable_prefix_caching=False,
         async_scheduling=False,
-        distributed_executor_backend="uni",
+        tensor_parallel_size=settings.tensor_parallel_size,
+        # One worker runs in this process; more need vLLM's multiprocessing executor. The engine
+        # core stays in-process either way (make_llm), so run statistics are read directly.
+        distributed_executor_backend="uni" if settings.tensor_parallel_size == 1 else "mp",
     )
     if settings.kv_blocks is not None:
         kwargs["num_gpu_blocks_override"] = settings.kv_blocks

@@ -49,10 +49,19 @@ class MemShareWorkerMeta(KVConnectorWorkerMetadata):
     stage2_s: float = 0.0
 
     def aggregate(self, other: "MemShareWorkerMeta") -> "MemShareWorkerMeta":
-        merged = dict(self.partials)
-        for job_id, rows in other.partials.items():
-            if job_id in merged:
-                merged[job_id] = [[x + y for x, y in zip(a, b)] for a, b in zip(merged[job_id], rows)]
-            else:
-                merged[job_id] = rows
+        """Add another tensor-parallel rank's partial sums (``KVOutputAggregator`` calls this).
+
+        Every rank measures the same jobs on its own heads, so job sets and row shapes must
+        match; anything else is a bug that would give wrong distances, so it raises.
+        """
+        if self.partials.keys() != other.partials.keys():
+            only = sorted(self.partials.keys() ^ other.partials.keys())
+            raise ValueError(f"memshare: tensor-parallel ranks returned different Stage-2 jobs (e.g. job {only[0]})")
+        merged = {}
+        for job_id, rows in self.partials.items():
+            theirs = other.partials[job_id]
+            if [len(r) for r in rows] != [len(r) for r in theirs]:
+                raise ValueError(f"memshare: tensor-parallel ranks disagree on the shape of Stage-2 job {job_id}: "
+                                 f"{len(rows)} vs {len(theirs)} candidates")
+            merged[job_id] = [[x + y for x, y in zip(a, b)] for a, b in zip(rows, theirs)]
         return MemShareWorkerMeta(partials=merged, stage2_s=max(self.stage2_s, other.stage2_s))

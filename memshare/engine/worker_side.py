@@ -1,7 +1,12 @@
 """Worker half of MemShare: patch the block table, then measure Stage-2 distances.
 
 Runs in ``handle_preemptions``, which the V1 model runner calls before it updates its
-batch and runs the forward, so a remap is in place before any read of this step.
+batch and runs the forward, so a remap is in place before any read of this step. Stage 2 is
+launched there too (``memshare.engine.stage2_step``) and its sums are collected in
+``take_results``, which vLLM calls after the forward was launched.
+
+Only ``memshare`` measures distances: ``dense`` and ``random`` never build a KV reader, so they
+start wherever vLLM does, whatever the cache layout or dtype.
 """
 
 from __future__ import annotations
@@ -21,32 +26,35 @@ class WorkerSide:
         self.config = config
         self.skip_remap = skip_remap  # negative control for tests only
         self.poison_freed = poison_freed  # tests: freed blocks get garbage
-        self.layout: adapter.KVLayout | None = None
+        self.reader: Any = None  # memshare.engine.kv_reader.KVReader
+        self.stage2: Any = None  # memshare.engine.stage2_step.Stage2Step
         self.runner: Any = None
-        self.rope: Any = None
+        self._pending: Any = None  # Stage2Pending of this step
         self._partials: dict[int, list[list[float]]] = {}
         self._stage2_s = 0.0
         self.patched = 0
 
     def register_kv_caches(self, kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> None:
-        model_config = vllm_config.model_config
-        parallel = vllm_config.parallel_config
-        num_kv_heads = model_config.get_num_kv_heads(parallel)
-        head_size = model_config.get_head_size()
-        self.layout = adapter.KVLayout(kv_caches, num_kv_heads, head_size, vllm_config.cache_config.block_size)
-        if self.config.distance.startswith("k_unrope"):
-            if not self.layout.per_token_k_verified:
-                raise adapter.UserError("the RoPE-undone distance is verified only for the CPU 'vec' and GPU "
-                                        "layouts; use --distance kv, k or v on this machine")
-            from memshare.core.rope import rope_spec_from_hf_config
-
-            # NOTE: vLLM's Llama/Qwen-family models use NeoX-style (rotate-half) RoPE.
-            self.rope = rope_spec_from_hf_config(model_config.hf_config.to_dict(), is_neox=True)
-            self.rope = type(self.rope)(self.rope.inv_freq.to(self.layout.device), self.rope.is_neox, self.rope.scaling)
+        adapter.check_parallel(vllm_config, self.config.policy)
+        self._model_config = vllm_config.model_config
+        measures = self.config.policy == "memshare"
+        if measures or self.poison_freed:
+            # ``kv`` needs no per-token K, so a poisoning-only reader is never refused for it.
+            self.reader = adapter.make_kv_reader(kv_caches, vllm_config, self.config.distance if measures else "kv")
+        if measures and not self.config.distance.startswith("k_unrope"):
+            self.stage2 = self._stage2(rope=None)
 
     def bind_runner(self, runner: Any) -> None:
         adapter.check_model_runner(runner)
         self.runner = runner
+        if self.config.policy == "memshare" and self.config.distance.startswith("k_unrope"):
+            self.stage2 = self._stage2(rope=adapter.model_rope(runner, self._model_config))
+
+    def _stage2(self, rope: Any) -> Any:
+        from memshare.engine.stage2_step import Stage2Step
+
+        return Stage2Step(self.reader, distance=self.config.distance, metric=self.config.metric, rope=rope,
+                          max_gather_mb=self.config.stage2_max_gather_mb)
 
     def handle(self, meta: MemShareMeta) -> None:
         if meta.remaps and not self.skip_remap:
@@ -58,47 +66,30 @@ class WorkerSide:
                     self.patched += 1
         if self.poison_freed and meta.remaps:
             for remap in meta.remaps:
-                self.layout.fill(remap.freed_block_id, 3.0e3)
+                self.reader.fill(remap.freed_block_id, 3.0e3)
         if meta.jobs:
+            if self.stage2 is None:
+                raise adapter.UserError("memshare got Stage-2 jobs but has no KV reader: run vLLM with "
+                                        "worker_cls=memshare.engine.worker.MemShareWorker")
+            self._collect()
             t0 = time.perf_counter()
-            self._partials.update(self._measure(meta))
+            with torch.inference_mode():
+                self._pending = self.stage2.launch(meta.jobs)
             self._stage2_s += time.perf_counter() - t0
 
     def take_results(self) -> MemShareWorkerMeta | None:
+        self._collect()
         if not self._partials and not self._stage2_s:
             return None
         out = MemShareWorkerMeta(partials=self._partials, stage2_s=self._stage2_s)
         self._partials, self._stage2_s = {}, 0.0
         return out
 
-    @torch.inference_mode()
-    def _measure(self, meta: MemShareMeta) -> dict[int, list[list[float]]]:
-        """Every job of the step: one gather, one vectorized pass per job, one device-to-host copy."""
-        from memshare.core.stage2 import stage2_partials
-
-        layout = self.layout
-        bs, dev, distance = layout.block_size, layout.device, self.config.distance
-        ids = sorted({b for j in meta.jobs for b in (j.query_block_id, *j.candidate_block_ids)})
-        row = {b: i for i, b in enumerate(ids)}
-        k_all, v_all = layout.gather(torch.tensor(ids, device=dev),  # (N, L, H, T, D); only what is used
-                                     want_k=distance != "v", want_v=distance in ("kv", "v", "k_unrope_v"))
-        arange = torch.arange(bs, device=dev)
-        sums = []
-        for job in meta.jobs:
-            qi = row[job.query_block_id]
-            ci = torch.tensor([row[b] for b in job.candidate_block_ids], device=dev)
-            c_pos = torch.tensor(job.candidate_block_indices, device=dev)[:, None] * bs + arange
-            sums.append(stage2_partials(
-                None if k_all is None else k_all[qi], None if v_all is None else v_all[qi],
-                None if k_all is None else k_all[ci], None if v_all is None else v_all[ci],
-                q_pos=job.query_block_index * bs + arange, c_pos=c_pos,
-                distance=distance, metric=self.config.metric, rope=self.rope,
-            ).sums)
-        rows = torch.cat(sums).tolist() if sums else []  # NOTE: one host sync per step, not per job
-        out: dict[int, list[list[float]]] = {}
-        at = 0
-        for job in meta.jobs:
-            n = len(job.candidate_block_ids)
-            out[job.job_id] = rows[at:at + n]
-            at += n
-        return out
+    def _collect(self) -> None:
+        """Wait for the launched step's sums (the forward is already queued behind them)."""
+        if self._pending is None:
+            return
+        t0 = time.perf_counter()
+        self._partials.update(self._pending.result())
+        self._pending = None
+        self._stage2_s += time.perf_counter() - t0

@@ -31,6 +31,7 @@ def bench(
     block_size: o.BlockSize = 32,
     kv_blocks: o.KVBlocks = None,
     max_num_seqs: o.MaxNumSeqs = 256,
+    tensor_parallel_size: o.TensorParallelSize = 1,
     policy: Policy = None,
     step_threshold: Annotated[float, typer.Option(help="Stage 1: step bag-of-words cosine needed.")] = 0.8,
     block_threshold: Annotated[float, typer.Option(help="Stage 2: largest normalized distance that matches.")] = 0.55,
@@ -82,7 +83,7 @@ def bench(
     cfg = BenchConfig(model=model, dataset=dataset, data_file=data_file,
                       fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
                       max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, block_size=block_size,
-                      kv_blocks=kv_blocks, max_num_seqs=max_num_seqs,
+                      kv_blocks=kv_blocks, max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
                       policies=tuple(p.strip() for p in policy.split(",") if p.strip()), sharing=sharing,
                       out=out, force=force, repeats=repeats)
     from memshare_cli.render import BenchProgress, bench_table

@@ -21,6 +21,7 @@ def serve(
     kv_blocks: o.KVBlocks = None,
     max_model_len: Annotated[int, typer.Option(help="Longest prompt + output, in tokens.")] = 4096,
     max_num_seqs: o.MaxNumSeqs = 256,
+    tensor_parallel_size: o.TensorParallelSize = 1,
     step_threshold: Annotated[float, typer.Option(help="Stage 1 threshold.")] = 0.8,
     block_threshold: Annotated[float, typer.Option(help="Stage 2 threshold.")] = 0.55,
     distance: Annotated[str, typer.Option(help="kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
@@ -42,7 +43,7 @@ def serve(
         distance=distance, random_rate=random_rate, share_delay_blocks=share_delay)
     settings = EngineSettings(model=resolve_model(model, status=lambda m: typer.echo(m, err=True)),
                               block_size=block_size, kv_blocks=kv_blocks, max_model_len=max_model_len,
-                              max_num_seqs=max_num_seqs)
+                              max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size)
     argv = server_argv(settings, cfg, host=host, port=port, stats_path=stats_file)
     if print_only:
         import shlex
