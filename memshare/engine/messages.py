@@ -62,6 +62,6 @@ class MemShareWorkerMeta(KVConnectorWorkerMetadata):
             theirs = other.partials[job_id]
             if [len(r) for r in rows] != [len(r) for r in theirs]:
                 raise ValueError(f"memshare: tensor-parallel ranks disagree on the shape of Stage-2 job {job_id}: "
-                                 f"{len(rows)} vs {len(theirs)} candidates")
+                                 f"row lengths {[len(r) for r in rows]} vs {[len(r) for r in theirs]}")
             merged[job_id] = [[x + y for x, y in zip(a, b)] for a, b in zip(rows, theirs)]
         return MemShareWorkerMeta(partials=merged, stage2_s=max(self.stage2_s, other.stage2_s))
