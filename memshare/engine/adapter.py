@@ -159,14 +159,13 @@ def kv_cache_facts(kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> Any:
     """Platform, backend, heads and dtypes of this worker's attention layers, as vLLM built them."""
     from vllm.config import get_layers_from_vllm_config
     from vllm.model_executor.layers.attention.attention import Attention
-    from vllm.platforms import current_platform
     from vllm.v1.kv_cache_interface import is_quantized_kv_cache
 
     from memshare.engine.kv_reader import KVCacheFacts, LayerFacts
 
     model_config, cache_config = vllm_config.model_config, vllm_config.cache_config
     if model_config.use_mla:
-        return KVCacheFacts(platform=_platform_name(current_platform), block_size=cache_config.block_size,
+        return KVCacheFacts(platform=platform_name(), block_size=cache_config.block_size,
                             layers=(), use_mla=True)
     attn = get_layers_from_vllm_config(vllm_config, Attention, list(kv_caches))
     other = sorted(set(kv_caches) - set(attn))
@@ -178,7 +177,7 @@ def kv_cache_facts(kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> Any:
                    for name, layer in attn.items())
     quantized = is_quantized_kv_cache(cache_config.cache_dtype) or any(
         is_quantized_kv_cache(layer.kv_cache_dtype) for layer in attn.values())
-    platform = _platform_name(current_platform)
+    platform = platform_name()
     isa = None
     if platform == "cpu" and layers:
         first = next(lf for lf in layers if lf.shares_kv_of is None)
@@ -227,14 +226,17 @@ def model_rope(runner: Any, model_config: Any) -> Any:
     return spec
 
 
-def _platform_name(platform: Any) -> str:
-    if platform.is_cpu():
+def platform_name() -> str:
+    """``cpu``, ``cuda``, ``rocm`` or vLLM's device type: which KV readers can apply."""
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
         return "cpu"
-    if platform.is_rocm():
+    if current_platform.is_rocm():
         return "rocm"
-    if platform.is_cuda():
+    if current_platform.is_cuda():
         return "cuda"
-    return str(getattr(platform, "device_type", "unknown"))
+    return str(getattr(current_platform, "device_type", "unknown"))
 
 
 # --------------------------------------------------------------------------- in-process engine

@@ -187,6 +187,7 @@ def fake_layers(monkeypatch):
     """Attention layers as vLLM's forward context would list them; the host ISA simulated."""
     import vllm.config
 
+    monkeypatch.setattr(adapter, "platform_name", lambda: "cpu")  # also on a GPU runner
     layers: dict[str, _Layer] = {}
     monkeypatch.setattr(vllm.config, "get_layers_from_vllm_config",
                         lambda cfg, cls, names=None: {n: layers[n] for n in names if n in layers})

@@ -1,0 +1,48 @@
+"""Engine arguments: CUDA graphs on a GPU, eager on the CPU build; tensor parallelism plumbed through."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from memshare.core.config import MemShareConfig
+from memshare.engine import llm
+from memshare.engine.llm import EngineSettings, engine_kwargs
+from memshare.engine.serve import server_argv
+from memshare_cli.main import app
+
+
+@pytest.mark.parametrize("on_cpu, eager", [(True, True), (False, False)])
+def test_eager_only_on_the_cpu_build_unless_asked(monkeypatch, on_cpu, eager):
+    monkeypatch.setattr(llm, "_is_cpu", lambda: on_cpu)
+    assert engine_kwargs(EngineSettings(model="m"), MemShareConfig())["enforce_eager"] is eager
+    assert engine_kwargs(EngineSettings(model="m", enforce_eager=True), None)["enforce_eager"] is True
+
+
+def test_tensor_parallel_uses_the_multiprocessing_executor():
+    one = engine_kwargs(EngineSettings(model="m"), MemShareConfig())
+    two = engine_kwargs(EngineSettings(model="m", tensor_parallel_size=2), MemShareConfig())
+    assert (one["tensor_parallel_size"], one["distributed_executor_backend"]) == (1, "uni")
+    assert (two["tensor_parallel_size"], two["distributed_executor_backend"]) == (2, "mp")
+    with pytest.raises(ValueError, match="tensor-parallel-size"):
+        EngineSettings(model="m", tensor_parallel_size=0)
+
+
+def test_server_command_carries_tensor_parallelism():
+    argv = server_argv(EngineSettings(model="m", tensor_parallel_size=4), MemShareConfig())
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "4"
+    assert argv[argv.index("--distributed-executor-backend") + 1] == "mp"
+
+
+def test_serve_cli_takes_tensor_parallel_size():
+    res = CliRunner().invoke(app, ["serve", "--print-command", "--tensor-parallel-size", "2"])
+    assert res.exit_code == 0, res.output
+    assert "--tensor-parallel-size 2" in res.output and "--distributed-executor-backend mp" in res.output
+    assert "--enforce-eager" in res.output  # the CPU build: no CUDA graphs
+
+
+def test_stage2_gather_cap_is_validated():
+    assert MemShareConfig(stage2_max_gather_mb=0.5).stage2_max_gather_mb == 0.5
+    for bad in (0, -1, float("inf"), True, "64"):
+        with pytest.raises(ValueError, match="stage2_max_gather_mb"):
+            MemShareConfig(stage2_max_gather_mb=bad)
