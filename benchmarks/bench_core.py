@@ -12,8 +12,13 @@ Reports, per new block:
   on synthetic KV of the packaged model's shape (L=30, H=3, T=32, D=64), plus a 32B-model
   shape row (L=64, H=8, D=128);
 * Stage 1 and Stage 2 with 8 / 32 / 128 concurrent requests, ``cross_request`` off and on;
-  Stage 2 timed as the worker runs an engine step (one gather, one call per proposal, one
-  host copy).
+  Stage 2 timed as the worker runs an engine step (``memshare.engine.stage2_step``: one index
+  copy, one gather, RoPE undone once per block, all pairs batched);
+* per engine step at 256 running requests (block size 16, 16k-token traces): Stage 1 plus the
+  scheduler side's bookkeeping (``SchedulerSide.build_meta`` + ``apply_results`` with a fake
+  block pool, as the engine drives them);
+* Stage-2 tensor ops per job (counted with a ``TorchDispatchMode``), the batched step against
+  the former one-call-per-job worker.
 
 Times are CPU seconds of this process (``time.process_time``) with torch on one thread, so
 that other jobs on a shared machine do not inflate them. Run: ``python
@@ -26,6 +31,7 @@ import argparse
 import dataclasses
 import random
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -76,8 +82,8 @@ class TraceMaker:
         return out[:num_tokens]
 
 
-def policy_for(vocab, **kw):
-    return make_policy(MemShareConfig(policy="memshare", block_size=BS, **kw), vocab=vocab)
+def policy_for(vocab, block_size=BS, **kw):
+    return make_policy(MemShareConfig(policy="memshare", block_size=block_size, **kw), vocab=vocab)
 
 
 def best_of(reps: int, fn, *args):
@@ -171,23 +177,157 @@ def _synthetic_pool(shape, size: int = 64):
     return torch.randn(size, L, H, T, D, generator=g), torch.randn(size, L, H, T, D, generator=g), RopeSpec(inv_freq)
 
 
+class _PoolReader:
+    """The worker's KV reader over a synthetic pool ``(blocks, L, H, T, D)`` (block id = row)."""
+
+    def __init__(self, k_pool: torch.Tensor) -> None:
+        self.k_pool = k_pool
+        self.block_size, self.device = k_pool.shape[-2], k_pool.device
+
+    def block_elems(self, *, want_k: bool, want_v: bool) -> int:
+        return self.k_pool[0].numel() * want_k
+
+    def gather(self, ids, *, want_k=True, want_v=True):
+        return self.k_pool[ids], None
+
+
+def _jobs(proposals, size: int):
+    from memshare.engine.messages import Stage2Job
+
+    return [Stage2Job(i, p.query.block_index % size, p.query.block_index,
+                      [c.block_index % size for c in p.candidates], [c.block_index for c in p.candidates])
+            for i, p in enumerate(proposals)]
+
+
 def _stage2_step(pool, proposals) -> float:
-    """CPU s of one step's Stage 2 as the worker runs it: one gather of the distinct blocks (K
-    only for ``k_unrope``), one vectorized call per proposal, one host copy of all sums."""
+    """CPU s of one step's Stage 2 as the worker runs it (``Stage2Step``: K only for ``k_unrope``)."""
+    from memshare.engine.stage2_step import Stage2Step
+
     k_pool, _, rope = pool
-    size, T = k_pool.shape[0], k_pool.shape[-2]
+    step = Stage2Step(_PoolReader(k_pool), distance="k_unrope", metric="euclidean", rope=rope, max_gather_mb=256)
+    jobs = _jobs(proposals, k_pool.shape[0])
     t0 = time.process_time()
-    ids = sorted({b.block_index % size for p in proposals for b in (p.query, *p.candidates)})
+    step.launch(jobs).result()
+    return time.process_time() - t0
+
+
+def _stage2_per_job(pool, jobs) -> None:
+    """The former worker: one gather, then one ``stage2_partials`` call per job, one host copy."""
+    k_pool, _, rope = pool
+    T = k_pool.shape[-2]
+    ids = sorted({b for j in jobs for b in (j.query_block_id, *j.candidate_block_ids)})
     row = {b: i for i, b in enumerate(ids)}
     k_all = k_pool[torch.tensor(ids)]
+    arange = torch.arange(T)
     sums = []
-    for p in proposals:
-        ci = torch.tensor([row[c.block_index % size] for c in p.candidates])
-        sums.append(stage2_partials(k_all[row[p.query.block_index % size]], None, k_all[ci], None,
-                                    distance="k_unrope", q_pos=block_positions(p.query.block_index, T),
-                                    c_pos=block_positions([c.block_index for c in p.candidates], T), rope=rope).sums)
+    for j in jobs:
+        ci = torch.tensor([row[b] for b in j.candidate_block_ids])
+        c_pos = torch.tensor(j.candidate_block_indices)[:, None] * T + arange
+        sums.append(stage2_partials(k_all[row[j.query_block_id]], None, k_all[ci], None, distance="k_unrope",
+                                    q_pos=j.query_block_index * T + arange, c_pos=c_pos, rope=rope).sums)
     torch.cat(sums).tolist()
-    return time.process_time() - t0
+
+
+def stage2_op_counts(num_jobs: int, shape=(30, 3, 32, 64)) -> tuple[int, int]:
+    """Tensor ops (aten calls) of one step of ``num_jobs`` jobs with 8 candidates: (batched, per-job worker)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from memshare.engine.messages import Stage2Job
+    from memshare.engine.stage2_step import Stage2Step
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    pool = _synthetic_pool(shape)
+    size = pool[0].shape[0]
+    rng = random.Random(0)
+    jobs = [Stage2Job(i, q, q + 40, c, [b + 40 for b in c])
+            for i, q in enumerate(rng.randrange(size) for _ in range(num_jobs))
+            for c in [rng.sample([b for b in range(size) if b != q], 8)]]
+    step = Stage2Step(_PoolReader(pool[0]), distance="k_unrope", metric="euclidean", rope=pool[2], max_gather_mb=1024)
+    counts = []
+    for run in (lambda: step.launch(jobs).result(), lambda: _stage2_per_job(pool, jobs)):
+        Count.n = 0
+        with Count():
+            run()
+        counts.append(Count.n)
+    return counts[0], counts[1]
+
+
+class _Pool:
+    """A vLLM BlockPool stand-in: ref counts change only through touch / free_blocks."""
+
+    def __init__(self, n: int) -> None:
+        self.blocks = [SimpleNamespace(block_id=i, ref_cnt=0, is_null=False) for i in range(n)]
+        self.num_gpu_blocks = n + 1
+        self.enable_caching = False
+        self._free = list(range(n - 1, -1, -1))
+
+    def allocate(self):
+        b = self.blocks[self._free.pop()]
+        b.ref_cnt = 1
+        return b
+
+    def touch(self, blocks):
+        for b in blocks:
+            b.ref_cnt += 1
+
+    def free_blocks(self, blocks):
+        for b in blocks:
+            b.ref_cnt -= 1
+            if b.ref_cnt == 0:
+                self._free.append(b.block_id)
+
+    def get_num_free_blocks(self):
+        return len(self._free)
+
+
+def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: int, seed: int = 5):
+    """Per-step CPU s of the scheduler side (Stage 1 + bookkeeping) while ``num_requests`` decode.
+
+    Requests start at staggered offsets (as in a running batch, blocks fill on different steps).
+    Half the Stage-2 jobs come back as a match, so remaps and frees are part of the bookkeeping.
+    Returns the per-step times (s) and the number of blocks that filled.
+    """
+    from memshare.engine.messages import MemShareWorkerMeta
+    from memshare.engine.scheduler_side import SchedulerSide
+
+    pool = _Pool(num_requests * (num_tokens // block_size + 4))
+    manager = SimpleNamespace(req_to_blocks={}, num_cached_block={})
+    kv_manager = SimpleNamespace(coordinator=SimpleNamespace(single_type_managers=[manager]), block_pool=pool)
+    config = MemShareConfig(policy="memshare", block_size=block_size)
+    side = SchedulerSide(config, make_policy(config, vocab=vocab))
+    side.bind(kv_manager)
+    maker = TraceMaker(seed)
+    rng = random.Random(seed)
+    reqs = {}
+    for i in range(num_requests):
+        prompt = maker.trace(rng.randrange(block_size, 3 * block_size))
+        rid = f"r{i}"
+        reqs[rid] = SimpleNamespace(request_id=rid, prompt_token_ids=prompt, all_token_ids=list(prompt),
+                                    num_computed_tokens=len(prompt) - 1, num_preemptions=0,
+                                    trace=maker.trace(num_tokens))
+        manager.req_to_blocks[rid] = [pool.allocate() for _ in range(-(-len(prompt) // block_size))]
+        side.on_new_request(reqs[rid])
+    out = SimpleNamespace(num_scheduled_tokens={r: 1 for r in reqs}, preempted_req_ids=set())
+    times = []
+    for n in range(num_tokens):
+        for rid, r in reqs.items():  # the engine's step: one new token per request (not timed)
+            r.all_token_ids.append(r.trace[n])
+            r.num_computed_tokens += 1
+            if len(r.all_token_ids) > len(manager.req_to_blocks[rid]) * block_size:
+                manager.req_to_blocks[rid].append(pool.allocate())
+        t0 = time.process_time()
+        meta = side.build_meta(out)
+        rows = {j.job_id: [[0.0 if (j.job_id % 2 == 0 and c == 0) else 1.0, 1.0]
+                           for c in range(len(j.candidate_block_ids))] for j in meta.jobs}
+        side.apply_results(MemShareWorkerMeta(partials=rows) if rows else None)
+        times.append(time.process_time() - t0)
+    return times, side.policy.stats.full_blocks
 
 
 def main() -> None:
@@ -195,10 +335,23 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=1024, help="trace length per request in the batch runs")
     parser.add_argument("--s2-tokens", type=int, default=512, help="trace length per request for Stage 2 in the batch runs")
     parser.add_argument("--reps", type=int, default=3, help="repeat each measurement, keep the fastest")
+    parser.add_argument("--sched-requests", type=int, default=256, help="running requests in the scheduler-step run")
+    parser.add_argument("--sched-tokens", type=int, default=16384, help="trace length in the scheduler-step run")
+    parser.add_argument("--only", choices=("all", "sched", "ops"), default="all",
+                        help="run only the scheduler-step run or the op counts")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     vocab = make_vocab()
+    if args.only == "all":
+        per_block(args, vocab)
+    if args.only in ("all", "sched"):
+        per_step(args, vocab)
+    if args.only in ("all", "ops"):
+        op_counts()
+
+
+def per_block(args, vocab) -> None:
     print(f"CPU time per new block (torch {torch.__version__}, 1 thread); block_size {BS}, max_candidates 8\n")
 
     print("Stage 1 + Stage 2 per new block, one request (k_unrope euclidean, L=30 H=3 T=32 D=64)")
@@ -227,6 +380,25 @@ def main() -> None:
             s1, (_, _, cands, blocks) = min(r[0] for r in runs), runs[-1]
             _, s2, _, _ = batch_costs(vocab, batch, cross, args.s2_tokens, (30, 3, 32, 64))
             print(f"{batch:>5} {str(cross):>5} {blocks:>6} {cands:>11.2f} {s1 * 1e6:>11.0f} {s2 * 1e6:>11.0f}")
+
+
+def per_step(args, vocab) -> None:
+    print(f"\nScheduler side per engine step: {args.sched_requests} running requests, block size 16, "
+          f"{args.sched_tokens}-token traces (Stage 1 + pins, jobs, remaps, frees; fake block pool)")
+    times, blocks = scheduler_step_costs(vocab, args.sched_requests, args.sched_tokens, 16)
+    t = np.array(times) * 1e3
+    last = t[len(t) * 3 // 4:]
+    print(f"{'steps':>6} {'blocks':>7} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'last-25% mean ms':>16}")
+    print(f"{len(t):>6} {blocks:>7} {t.mean():>8.2f} {np.percentile(t, 50):>7.2f} {np.percentile(t, 99):>7.2f} "
+          f"{t.max():>7.1f} {last.mean():>16.2f}")
+
+
+def op_counts() -> None:
+    print("\nStage-2 tensor ops (aten calls) per step, 8 candidates per job, k_unrope:")
+    print(f"{'jobs':>5} {'batched step':>12} {'per job':>8} {'former worker':>13} {'per job':>8}")
+    for n in (1, 16, 128):
+        new, old = stage2_op_counts(n)
+        print(f"{n:>5} {new:>12} {new / n:>8.1f} {old:>13} {old / n:>8.1f}")
 
 
 if __name__ == "__main__":

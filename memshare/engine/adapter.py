@@ -205,12 +205,16 @@ def model_rope(runner: Any, model_config: Any) -> Any:
 
     from memshare.core.rope import rope_spec_from_hf_config
 
-    styles, odd = set(), set()
-    for module in runner.get_model().modules():
+    styles, odd, inside = set(), set(), []
+    for name, module in runner.get_model().named_modules():
+        if any(name.startswith(p) for p in inside):
+            continue  # a rotary module's own helpers (ApplyRotaryEmb)
         if isinstance(module, RotaryEmbeddingBase) and not isinstance(module, MRotaryEmbedding):
             styles.add((bool(module.is_neox_style), int(module.rotary_dim), int(module.head_size)))
+            inside.append(name + ".")
         elif "Rotary" in type(module).__name__ or "RoPE" in type(module).__name__:
             odd.add(type(module).__name__)
+            inside.append(name + ".")
     if odd or len(styles) != 1:
         found = sorted(odd) or sorted(styles) or "none"
         raise UserError(f"--distance k_unrope needs one plain rotary embedding in the model; found {found}: "
