@@ -245,3 +245,20 @@ def test_mla_models_are_refused_by_the_adapter(fake_layers):
     views = cpu_views()
     with pytest.raises(UserError, match="MLA"):
         adapter.make_kv_reader(views, fake_vllm_config(views, use_mla=True), "kv")
+
+
+def test_worker_side_measures_a_step_and_hands_the_sums_over_after(fake_layers, monkeypatch):
+    from memshare.core.stage2 import stage2_partials
+    from memshare.engine.messages import MemShareMeta, Stage2Job
+
+    monkeypatch.setattr(adapter, "cpu_attention_isa", lambda *a: "vec")
+    views = cpu_views()
+    k_ref, v_ref = fill_as_cpu_vec_kernel(views, HEAD, 32)
+    fake_layers.update({n: _Layer() for n in views})
+    side = WorkerSide(MemShareConfig(policy="memshare", distance="kv"))
+    side.register_kv_caches(views, fake_vllm_config(views))
+    side.handle(MemShareMeta(jobs=[Stage2Job(9, 1, 1, [4, 2], [4, 2])]))
+    out = side.take_results()
+    want = stage2_partials(k_ref[1], v_ref[1], k_ref[[4, 2]], v_ref[[4, 2]], distance="kv").sums
+    torch.testing.assert_close(torch.tensor(out.partials[9]), want)
+    assert out.stage2_s > 0 and side.take_results() is None

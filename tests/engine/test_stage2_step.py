@@ -142,7 +142,8 @@ def test_tensor_ops_per_step_do_not_grow_with_the_number_of_jobs():
 # --------------------------------------------------------------------------- tensor parallel
 
 
-def test_two_ranks_partial_sums_aggregate_to_the_all_heads_distance():
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_two_ranks_partial_sums_aggregate_to_the_all_heads_distance(metric):
     """Each rank holds half the KV heads; vLLM's KVOutputAggregator adds their metadata."""
     from vllm.distributed.kv_transfer.kv_connector.utils import KVOutputAggregator
     from vllm.v1.outputs import KVConnectorOutput, ModelRunnerOutput
@@ -151,7 +152,7 @@ def test_two_ranks_partial_sums_aggregate_to_the_all_heads_distance():
     metas = []
     for heads in (range(0, H // 2), range(H // 2, H)):
         views, facts, _, _ = rotated_cache(heads=heads)
-        step = Stage2Step(make_kv_reader(views, facts, "k_unrope_v"), distance="k_unrope_v", metric="euclidean",
+        step = Stage2Step(make_kv_reader(views, facts, "k_unrope_v"), distance="k_unrope_v", metric=metric,
                           rope=ROPE, max_gather_mb=256)
         metas.append(MemShareWorkerMeta(partials=step.launch(batch).result(), stage2_s=0.1))
     outputs = [ModelRunnerOutput(req_ids=[], req_id_to_index={},
@@ -159,8 +160,8 @@ def test_two_ranks_partial_sums_aggregate_to_the_all_heads_distance():
     merged = KVOutputAggregator(expected_finished_count=2).aggregate(outputs).kv_connector_output.kv_connector_worker_meta
     _, _, k, v = rotated_cache()
     for job in batch:
-        full = finish(Stage2Partials("euclidean", reference(k, v, job, "k_unrope_v", "euclidean")))
-        got = finish(Stage2Partials("euclidean", torch.tensor(merged.partials[job.job_id])))
+        full = finish(Stage2Partials(metric, reference(k, v, job, "k_unrope_v", metric)))
+        got = finish(Stage2Partials(metric, torch.tensor(merged.partials[job.job_id])))
         torch.testing.assert_close(got, full, rtol=1e-5, atol=1e-5)
 
 
