@@ -34,11 +34,13 @@ def test_server_command_carries_tensor_parallelism():
     assert argv[argv.index("--distributed-executor-backend") + 1] == "mp"
 
 
-def test_serve_cli_takes_tensor_parallel_size():
+@pytest.mark.parametrize("on_cpu, flag", [(True, " --enforce-eager"), (False, " --no-enforce-eager")])
+def test_serve_cli_takes_tensor_parallel_size(monkeypatch, on_cpu, flag):
+    monkeypatch.setattr(llm, "_is_cpu", lambda: on_cpu)
     res = CliRunner().invoke(app, ["serve", "--print-command", "--tensor-parallel-size", "2"])
     assert res.exit_code == 0, res.output
     assert "--tensor-parallel-size 2" in res.output and "--distributed-executor-backend mp" in res.output
-    assert "--enforce-eager" in res.output  # the CPU build: no CUDA graphs
+    assert flag in res.output  # CUDA graphs unless on the CPU build
 
 
 def test_stage2_gather_cap_is_validated():
