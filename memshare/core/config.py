@@ -65,9 +65,9 @@ class MemShareConfig:
             context always stays exact (0 = share as soon as the block fills).
         split_on_blank_lines / cue_words: how output is cut into reasoning steps.
         seed: RNG seed (random policy, tie breaks).
-        stage2_max_gather_mb: the most MiB of float32 block copies Stage 2 holds at once on a
-            worker (gathered blocks plus per-candidate copies); a step's jobs are measured in
-            chunks under it. It bounds the burst after a preemption, when every recomputed
+        stage2_max_gather_mb: about the most MiB of float32 block copies Stage 2 holds at once
+            on a worker (gathered blocks plus per-candidate copies); a step's jobs are measured
+            in chunks under it (a single job over it is measured alone). It bounds the burst after a preemption, when every recomputed
             block becomes eligible at once; it never changes a distance.
 
     Defaults (``k_unrope``, step 0.8, block 0.55) were chosen from measurements on the packaged
