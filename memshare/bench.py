@@ -28,7 +28,31 @@ ALL_POLICIES = ("vanilla", "dense", "random", "memshare")
 SUITES = {
     "throughput": {"limit": 32, "kv_blocks": 96, "policy": "vanilla,dense,random,memshare", "repeats": 3,
                    "max_tokens": 512},
+    # avg@k-style sampling: siblings of one prompt share its prefix (vanilla: prefix caching) and,
+    # with MemShare, same-position blocks; the pool makes vanilla preempt.
+    "samples": {"limit": 8, "samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 512, "kv_blocks": 96,
+                "policy": "vanilla,dense,random,memshare", "repeats": 1},
 }
+
+
+# What an option left out (None) becomes when no suite sets it.
+OPTION_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512,
+                   "samples": 1, "temperature": 0.0, "top_p": 1.0}
+
+
+def resolve_options(suite: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """Options for ``BenchConfig``: what the user gave wins, then the suite's preset, then defaults.
+
+    ``given`` maps option names to the user's value, None where the option was left out.
+    """
+    if suite is not None and suite not in SUITES:
+        raise UserError(f"unknown suite {suite!r}: use one of {', '.join(SUITES)}")
+    preset = SUITES.get(suite, {}) if suite else {}
+    out = dict(given)
+    for key, default in OPTION_DEFAULTS.items():
+        if out.get(key) is None:
+            out[key] = preset.get(key, default)
+    return out
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,7 @@ class BenchConfig:
     force: bool = False
     dtype: str = "auto"
     repeats: int = 1
+    prefix_caching: bool = True
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -122,19 +147,25 @@ def summarize_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def add_ratios(results: dict[str, dict[str, Any]]) -> None:
     """Ratios against dense measured in the same invocation, and two ideal gains.
 
-    ``ideal_gain`` = 1 / (1 - affected_ratio): the bound if every output block were shared
-    from the start and all KV were output blocks; ``concurrency_gain`` = mean running requests
-    / dense's: what the freed blocks really allowed, i.e. the gain if decoding scaled perfectly
-    with the number of running requests. ``ideal_gain_achieved`` = (requests/s ratio - 1) /
-    (ideal_gain - 1); ``concurrency_gain_achieved`` likewise for ``concurrency_gain``; None
-    when the gain is under 1% (not a memory-bound run).
+    ``ideal_gain`` = 1 / (1 - affected_ratio) (the "bound"): the concurrency gain if every
+    output block were shared from the start and all KV were output blocks;
+    ``concurrency_gain`` = mean running requests / dense's: what the freed blocks really
+    allowed, i.e. the gain if decoding scaled perfectly with the number of running requests;
+    ``bound_achieved`` = (concurrency_gain - 1) / (ideal_gain - 1). ``ideal_gain_achieved`` =
+    (requests/s ratio - 1) / (ideal_gain - 1); ``concurrency_gain_achieved`` likewise for
+    ``concurrency_gain``; None when the gain is under 1% (not a memory-bound run).
+    ``steps_speedup_vs_vanilla`` = vanilla's engine steps / the run's: the speed-up of a
+    decoder whose step time does not grow with the batch (a memory-bound GPU).
     """
     dense = results.get("dense") or results.get("vanilla")
+    vanilla = results.get("vanilla")
     for r in results.values():
         for key, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense"),
                           ("mean_running_requests", "concurrency_gain")):
             base = dense.get(key) if dense else None
             r[name] = r[key] / base if base and r.get(key) is not None else None
+        steps, base_steps = r.get("engine_steps"), (vanilla or {}).get("engine_steps")
+        r["steps_speedup_vs_vanilla"] = base_steps / steps if steps and base_steps else None
         ratio = r.get("affected_ratio")
         r["ideal_gain"] = 1.0 / (1.0 - ratio) if ratio is not None and ratio < 1 else None
         gain = r.get("requests_speedup_vs_dense")
@@ -142,6 +173,9 @@ def add_ratios(results: dict[str, dict[str, Any]]) -> None:
             bound = r.get(ideal)
             # NOTE: below a 1% gain (a run that is not memory-bound) the share is noise over noise.
             r[f"{ideal}_achieved"] = (gain - 1.0) / (bound - 1.0) if gain is not None and bound and bound > 1.01 else None
+        bound, conc = r.get("ideal_gain"), r.get("concurrency_gain")
+        # The share of the possible concurrency gain that sharing really bought.
+        r["bound_achieved"] = (conc - 1.0) / (bound - 1.0) if conc is not None and bound and bound > 1.01 else None
 
 
 def add_quality_vs_dense(results: dict[str, dict[str, Any]], reps: dict[str, list[dict[str, Any]]]) -> None:
@@ -198,26 +232,31 @@ def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
 def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
              prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events,
              rep: int = 0) -> dict[str, Any]:
-    engine = dict(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
-                  max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype)
-    sampling = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
-    params = {"engine": {**engine, "model": cfg.model}, "sampling": sampling, "samples": cfg.samples,
-              "limit": cfg.limit, "data_file": cfg.data_file,
+    from memshare.engine.protocol import BatchSpec, EngineSettings, Job, SamplingSpec
+
+    engine = EngineSettings(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
+                            max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed,
+                            dtype=cfg.dtype, prefix_caching=cfg.prefix_caching)
+    sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    params = {"engine": {**engine.to_dict(), "model": cfg.model}, "sampling": sampling.to_dict(),
+              "samples": cfg.samples, "limit": cfg.limit, "data_file": cfg.data_file,
               # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
               "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
     if cfg.repeats > 1:
         params["repeat"] = rep
     run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
-    run.prepare({"policy": policy, "dataset": cfg.dataset, "model": cfg.model, **params}, cfg.force)
+    kind = problems[0].kind if problems else "math"
+    run.prepare({"policy": policy, "dataset": cfg.dataset, "kind": kind, "model": cfg.model, **params}, cfg.force)
     done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
-    jobs = [{"key": f"{p.id}#{s}", "problem_id": p.id, "sample_index": s, "prompt_token_ids": prompts[p.id]}
+    jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id])
             for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
-    emit("policy", {"policy": policy if cfg.repeats == 1 else f"{policy}#{rep + 1}", "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
+    label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
+    emit("policy", {"policy": label, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
     report: dict[str, Any] = {}
     if jobs:
-        label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
-        report = _spawn({"engine": engine, "policy": sharing.to_dict() if sharing else None, "sampling": sampling,
-                         "jobs": jobs, "samples_path": str(run.samples_path)}, emit, label)
+        spec = BatchSpec(engine, sharing.to_dict() if sharing else None, sampling, jobs, str(run.samples_path),
+                         dataset=cfg.dataset, kind=kind)
+        report = _spawn(spec, emit, label)
         write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
         report["resumed_from"] = len(done)
     elif run.metrics_path.exists():
@@ -228,9 +267,11 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
     return metrics
 
 
-def _spawn(spec: dict[str, Any], emit: Events, policy: str) -> dict[str, Any]:
+def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
+    from memshare.engine.protocol import Done, Failed, Progress, decode_event
+
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(spec, fh)
+        json.dump(spec.to_dict(), fh)
         spec_path = fh.name
     env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
     env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -241,16 +282,13 @@ def _spawn(spec: dict[str, Any], emit: Events, policy: str) -> dict[str, Any]:
     error = None
     try:
         for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if event.get("event") == "progress":
-                emit("progress", {"policy": policy, **event})
-            elif event.get("event") == "done":
-                report = event["report"]
-            elif event.get("event") == "error":
-                error = event["message"]
+            event = decode_event(line)
+            if isinstance(event, Progress):
+                emit("progress", {"policy": policy, **event.to_dict()})
+            elif isinstance(event, Done):
+                report = event.report
+            elif isinstance(event, Failed):
+                error = event.message
         proc.wait()
     finally:
         if proc.poll() is None:
@@ -312,7 +350,9 @@ def _metrics(policy: str, cfg: BenchConfig, problems: list[Problem], rows: list[
         **{k: report.get(k) for k in ("peak_kv_blocks", "num_preemptions", "mean_running_requests",
                                        "kv_blocks_per_running", "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
                                        "stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step",
-                                       "step_ms", "engine_steps", "kv_blocks_total", "resumed_from")},
+                                       "step_ms", "engine_steps", "kv_blocks_total", "resumed_from",
+                                       "prefix_caching")},
+        "prefix_cached_tokens": sum(r.get("num_cached_tokens") or 0 for r in rows),
     }
 
 

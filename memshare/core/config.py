@@ -63,6 +63,12 @@ class MemShareConfig:
         share_delay_blocks: a full block becomes eligible only after this many
             newer blocks of the same request have filled, so the most recent
             context always stays exact (0 = share as soon as the block fills).
+        same_step: earlier blocks of the query's own reasoning step are Stage-1
+            candidates too, so a long step (a loop, a long derivation) can share as its
+            blocks fill instead of only after the step is complete.
+        share_siblings: the same-position block of every earlier request with the
+            same prompt (``--samples n``) is a candidate as soon as it is written: its
+            keys carry exactly the query's rotation. Stage 2 still decides.
         split_on_blank_lines / cue_words: how output is cut into reasoning steps.
         seed: RNG seed (random policy, tie breaks).
 
@@ -83,6 +89,8 @@ class MemShareConfig:
     random_rate: float = 0.1
     min_gap_blocks: int = 1
     share_delay_blocks: int = 0
+    same_step: bool = False
+    share_siblings: bool = True
     split_on_blank_lines: bool = True
     cue_words: tuple[str, ...] = field(default=DEFAULT_CUE_WORDS)
     seed: int = 0
@@ -103,6 +111,9 @@ class MemShareConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not isinstance(self.share_delay_blocks, int) or self.share_delay_blocks < 0:
             raise ValueError(f"share_delay_blocks must be an integer >= 0, got {self.share_delay_blocks!r}")
+        for name in ("same_step", "share_siblings", "cross_request", "split_on_blank_lines"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.cue_words, tuple):
             object.__setattr__(self, "cue_words", tuple(self.cue_words))
 

@@ -6,7 +6,8 @@ vLLM builds one instance in the scheduler process (role SCHEDULER) and one per w
 
 * ``memshare``: a ``MemShareConfig`` as a dict (see ``memshare.core.config``);
 * ``stats_path``: optional JSON file the scheduler rewrites with run statistics;
-* ``debug_skip_worker_remap`` / ``debug_poison_freed``: test switches.
+* ``debug_skip_worker_remap`` / ``debug_poison_freed`` / ``debug_keep_prefix_hashing``: test
+  switches (negative controls).
 
 Load it with ``kv_connector="MemShareConnector"`` and
 ``kv_connector_module_path="memshare.engine.connector"`` (``memshare.engine.llm`` does this).
@@ -46,7 +47,8 @@ class MemShareConnector(KVConnectorBase_V1):
             from memshare.engine.scheduler_side import SchedulerSide
 
             policy = make_policy(self.memshare_config, **_policy_resources(self.memshare_config, vllm_config))
-            self.scheduler_side = SchedulerSide(self.memshare_config, policy)
+            self.scheduler_side = SchedulerSide(self.memshare_config, policy,
+                                                keep_prefix_hashing=bool(extra.get("debug_keep_prefix_hashing", False)))
         else:
             from memshare.engine.worker_side import WorkerSide
 
