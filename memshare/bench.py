@@ -164,8 +164,10 @@ def add_ratios(results: dict[str, dict[str, Any]]) -> None:
                           ("mean_running_requests", "concurrency_gain")):
             base = dense.get(key) if dense else None
             r[name] = r[key] / base if base and r.get(key) is not None else None
-        steps, base_steps = r.get("engine_steps"), (vanilla or {}).get("engine_steps")
-        r["steps_speedup_vs_vanilla"] = base_steps / steps if steps and base_steps else None
+        steps = r.get("engine_steps")
+        for base, name in ((vanilla, "steps_speedup_vs_vanilla"), (dense, "steps_speedup_vs_dense")):
+            base_steps = (base or {}).get("engine_steps")
+            r[name] = base_steps / steps if steps and base_steps else None
         ratio = r.get("affected_ratio")
         r["ideal_gain"] = 1.0 / (1.0 - ratio) if ratio is not None and ratio < 1 else None
         gain = r.get("requests_speedup_vs_dense")

@@ -61,7 +61,8 @@ def _f(x: Any, fmt: str = "{:.2f}") -> str:
 
 
 BENCH_THROUGHPUT = [
-    ("policy", "policy", "{}"), ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
+    ("policy", "policy", "{}"), ("steps", "engine_steps", "{:.0f}"), ("steps x vanilla", "steps_speedup_vs_vanilla", "{:.2f}"),
+    ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
     ("tok/s", "output_tokens_per_s", "{:.1f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
     ("mean len", "mean_output_tokens", "{:.0f}"), ("TTFT s", "mean_ttft_s", "{:.1f}"), ("TPOT ms", "mean_tpot_s", "ms:{:.0f}"),
     ("bookkeeping", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
@@ -70,7 +71,8 @@ BENCH_MEMORY_QUALITY = [
     ("policy", "policy", "{}"), ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
     ("preempt", "num_preemptions", "{}"), ("running", "mean_running_requests", "{:.2f}"),
     ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
-    ("achieved", "concurrency_gain_achieved", "{:.0%}"), ("bound", "ideal_gain", "{:.2f}"),
+    ("bound", "ideal_gain", "{:.2f}"), ("of bound", "bound_achieved", "{:.0%}"),
+    ("achieved", "concurrency_gain_achieved", "{:.0%}"),
     ("acc", "accuracy", "{:.1%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
     ("prefix", "mean_common_prefix", "{:.0f}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
     ("leaked", "leaked_blocks", "{}"),

@@ -34,6 +34,7 @@ from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
 from memshare.engine import adapter
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta, Remap, Stage2Job
+from memshare.engine.pins import BlockPins
 from memshare.engine.stats import StepStats
 
 logger = logging.getLogger("memshare")
@@ -53,7 +54,6 @@ class _Pending:
 class SharingCounters:
     """What the scheduler side adds to the policy's ``SharingStats``."""
 
-    freed_blocks: int = 0
     dropped_stale: int = 0
     prefix_caching_stopped: int = 0
     remap_s: float = 0.0
@@ -74,8 +74,7 @@ class SchedulerSide:
         self._generation: dict[str, int] = {}
         self._seen_full: dict[str, int] = {}
         self._pending: dict[int, _Pending] = {}
-        self._pins: dict[int, int] = {}  # block_id -> pins held by pending jobs
-        self._released: set[int] = set()  # shared-away blocks kept alive only by pins
+        self._pins: BlockPins | None = None
         # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
         # reads another block, whose keys were rotated for that block's position.
         self._written_at: dict[str, dict[int, int]] = {}
@@ -90,6 +89,7 @@ class SchedulerSide:
         self._manager = adapter.single_type_manager(kv_cache_manager)
         self._pool = adapter.block_pool(kv_cache_manager)
         self._caching = adapter.prefix_caching_enabled(self._pool)
+        self._pins = BlockPins(self._pool)
 
     def on_new_request(self, request: Any) -> None:
         self.requests[request.request_id] = request
@@ -158,13 +158,13 @@ class SchedulerSide:
                                 pending.candidate_positions[i])
                 else:
                     self.stats.dropped_stale += 1
-            self._unpin([pending.query_block, *pending.candidate_blocks])
+            self._pins.unpin([pending.query_block, *pending.candidate_blocks])
         self.stats.remap_s += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ helpers
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
         query = self._resolve(proposal.query)
-        if query is None or not self._sole_owner(query):
+        if query is None or not self._pins.sole_owner(query):
             self._drop(proposal)
             return
         cands, blocks = [], []
@@ -181,7 +181,7 @@ class SchedulerSide:
         if not proposal.needs_distance:
             self._share(proposal.query, cands[0], blocks[0], positions[0])
             return
-        self._pin([query, *blocks])
+        self._pins.pin([query, *blocks])
         job_id = next(self._job_ids)
         self._pending[job_id] = _Pending(proposal, query, blocks, positions, self._generation[proposal.query.req_id])
         meta.jobs.append(Stage2Job(job_id, adapter.block_id(query), proposal.query.block_index,
@@ -190,37 +190,6 @@ class SchedulerSide:
     def _position(self, ref: BlockRef) -> int:
         """The block index the KV under ``ref`` was written at (differs once it is shared)."""
         return self._written_at.get(ref.req_id, {}).get(ref.block_index, ref.block_index)
-
-    def _sole_owner(self, block: Any) -> bool:
-        """Only its request holds ``block``; every other reference is one of our pins.
-
-        NOTE: a block pinned as another job's candidate may still be shared away: the pin
-        keeps it allocated with its exact KV, and if that job picks it, it takes a real
-        reference to that exact content.
-        """
-        return adapter.ref_count(block) == 1 + self._pins.get(adapter.block_id(block), 0)
-
-    def _pin(self, blocks: list[Any]) -> None:
-        """Hold blocks until a decision so they cannot be reallocated and overwritten."""
-        adapter.add_refs(self._pool, blocks)
-        for b in blocks:
-            bid = adapter.block_id(b)
-            self._pins[bid] = self._pins.get(bid, 0) + 1
-
-    def _unpin(self, blocks: list[Any]) -> None:
-        for b in blocks:
-            bid = adapter.block_id(b)
-            left = self._pins[bid] - 1
-            if left:
-                self._pins[bid] = left
-            else:
-                del self._pins[bid]
-        adapter.drop_refs(self._pool, blocks)
-        for b in blocks:
-            bid = adapter.block_id(b)
-            if bid in self._released and adapter.ref_count(b) == 0:
-                self._released.discard(bid)
-                self.stats.freed_blocks += 1
 
     def _drop(self, proposal: Proposal) -> None:
         """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
@@ -245,17 +214,14 @@ class SchedulerSide:
             return False
         blocks = adapter.request_blocks(self._manager, ref.req_id)
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block
-                and self._sole_owner(pending.query_block))
+                and self._pins.sole_owner(pending.query_block))
 
     def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any, target_position: int) -> None:
-        target_id = adapter.block_id(target_block)
-        self._released.discard(target_id)  # a released block that is re-used is not freed
+        self._pins.taken(target_block)
         old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
-        if adapter.ref_count(old) == 0:
-            self.stats.freed_blocks += 1
-        else:
-            self._released.add(adapter.block_id(old))
-        self._remaps.append(Remap(query.req_id, query.block_index, target_id, adapter.block_id(old)))
+        self._pins.dropped(old)
+        self._remaps.append(Remap(query.req_id, query.block_index, adapter.block_id(target_block),
+                                  adapter.block_id(old)))
         self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
         if self._caching and query.req_id not in self.hashed_at_first_share:
             if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:
@@ -279,7 +245,7 @@ class SchedulerSide:
         self.hashed_at_first_share.pop(req_id, None)
 
     def outstanding_pins(self) -> int:
-        return len(self._pending)
+        return len(self._pins) if self._pins is not None else 0
 
     def report(self) -> dict[str, Any]:
         s, p = self.stats, self.policy.stats
@@ -289,7 +255,7 @@ class SchedulerSide:
             "affected_ratio": p.affected_ratio,
             "full_blocks": p.full_blocks,
             "shared_blocks": p.shared_blocks,
-            "freed_blocks": s.freed_blocks,
+            "freed_blocks": self._pins.freed_blocks if self._pins is not None else 0,
             "stage1_candidates": p.stage1_candidates,
             "stage2_candidates": p.stage2_candidates,
             "matches": p.matches,

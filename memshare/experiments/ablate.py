@@ -27,7 +27,8 @@ from memshare.results import SCHEMA_VERSION, RunDir, write_json
 
 POINT_KEYS = ("accuracy", "num_correct", "num_graded", "affected_ratio", "shared_blocks", "freed_blocks",
               "requests_per_s", "output_tokens_per_s", "peak_kv_blocks", "num_preemptions", "mean_running_requests",
-              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir")
+              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir",
+              "engine_steps")
 
 
 @dataclass(frozen=True)
