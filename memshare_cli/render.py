@@ -52,9 +52,16 @@ class BenchProgress:
             err_console.print(f"[dim]{msg}[/dim]")
 
 
-def _f(x: Any, fmt: str = "{:.2f}") -> str:
+def cell(x: Any, fmt: str | None = "{:.2f}") -> str:
+    """One table cell: ``-`` for a missing value; ``fmt`` None prints the value as it is
+    (``*`` for true, empty for false); ``ms:`` formats seconds as milliseconds; ``g`` a short
+    number."""
     if x is None:
         return "-"
+    if fmt is None:
+        return ("*" if x else "") if isinstance(x, bool) else str(x)
+    if fmt == "g":
+        return f"{x:.4g}" if isinstance(x, float) else str(x)
     if fmt.startswith("ms:"):
         return fmt[3:].format(1e3 * x)
     return fmt.format(x)
@@ -86,7 +93,7 @@ def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> No
         for head, _, _ in cols:
             t.add_column(head, justify="right" if head != "policy" else "left", no_wrap=head == "policy")
         for r in runs:
-            t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
+            t.add_row(*[cell(r.get(key), fmt) for _, key, fmt in cols])
         console.print(t)
 
 

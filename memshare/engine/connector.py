@@ -15,15 +15,14 @@ Load it with ``kv_connector="MemShareConnector"`` and
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from typing import Any
 
 from vllm.distributed.kv_transfer.kv_connector.v1.base import KVConnectorBase_V1, KVConnectorRole
 
 from memshare.core.config import MemShareConfig
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta
+from memshare.results import write_json
 
 logger = logging.getLogger("memshare")
 
@@ -119,10 +118,7 @@ class MemShareConnector(KVConnectorBase_V1):
     def write_stats(self) -> None:
         if not self.stats_path:
             return
-        tmp = self.stats_path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(self.scheduler_side.report(), fh)
-        os.replace(tmp, self.stats_path)
+        write_json(self.stats_path, self.scheduler_side.report())
 
     def shutdown(self) -> None:
         if self.scheduler_side is not None:

@@ -88,10 +88,6 @@ def ablate(
 
 
 def _row(p: dict[str, Any]) -> dict[str, str]:
-    def cell(k: str, fmt: str | None) -> str:
-        v = p.get(k)
-        if fmt is None:
-            return ("*" if v else "") if isinstance(v, bool) else str(v)
-        return "-" if v is None else fmt.format(v)
+    from memshare_cli.render import cell
 
-    return {k: cell(k, fmt) for _, k, fmt in COLUMNS}
+    return {k: cell(p.get(k), fmt) for _, k, fmt in COLUMNS}

@@ -83,7 +83,9 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 
 
 def _f(x: Any, fmt: str = "{:.2f}") -> str:
-    return "-" if x is None else fmt.format(x)
+    from memshare_cli.render import cell
+
+    return cell(x, fmt)
 
 
 def _premise_tables(r: dict[str, Any], console) -> None:

@@ -49,5 +49,7 @@ def report(
 
 
 def _row(r: dict[str, Any]) -> dict[str, str]:
+    from memshare_cli.render import cell
+
     r = {**r, "run": Path(r["run_dir"]).name}
-    return {k: str(r.get(k)) if fmt is None else ("-" if r.get(k) is None else fmt.format(r[k])) for _, k, fmt in COLUMNS}
+    return {k: str(r.get(k)) if fmt is None else cell(r.get(k), fmt) for _, k, fmt in COLUMNS}
