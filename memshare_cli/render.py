@@ -25,7 +25,7 @@ class BenchProgress:
                                  disable=not self.enabled)
         self.tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "BenchProgress":
+    def __enter__(self) -> BenchProgress:
         self.progress.__enter__()
         return self
 

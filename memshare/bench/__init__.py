@@ -1,6 +1,14 @@
 """``memshare bench``: settings (``config``), orchestration (``run``) and metric formulas (``metrics``)."""
 
-from memshare.bench.config import ALL_POLICIES, OPTION_DEFAULTS, SUITES, BenchConfig, Events, config_dict, resolve_options
+from memshare.bench.config import (
+           ALL_POLICIES,
+           OPTION_DEFAULTS,
+           SUITES,
+           BenchConfig,
+           Events,
+           config_dict,
+           resolve_options,
+)
 from memshare.bench.metrics import add_ratios, quality_vs, summarize_repeats
 from memshare.bench.run import _policy_config, run_bench
 

@@ -8,6 +8,7 @@ from typing import Any
 from memshare.data import Problem
 from memshare.results import RunDir
 
+
 def summarize_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median of every numeric metric over repeats; the first repeat's other fields."""
     import statistics

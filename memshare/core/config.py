@@ -117,7 +117,7 @@ class MemShareConfig:
         if not isinstance(self.cue_words, tuple):
             object.__setattr__(self, "cue_words", tuple(self.cue_words))
 
-    def replace(self, **changes: Any) -> "MemShareConfig":
+    def replace(self, **changes: Any) -> MemShareConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +126,7 @@ class MemShareConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MemShareConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MemShareConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -89,7 +89,7 @@ class BatchSpec:
                 "dataset": self.dataset, "kind": self.kind, "debug": dict(self.debug)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BatchSpec":
+    def from_dict(cls, data: dict[str, Any]) -> BatchSpec:
         return cls(EngineSettings.from_dict(data["engine"]), data.get("policy"),
                    SamplingSpec.from_dict(data["sampling"]), [Job.from_dict(j) for j in data["jobs"]],
                    data["samples_path"], data.get("dataset", ""), data.get("kind", "math"),

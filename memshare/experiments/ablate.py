@@ -22,7 +22,14 @@ from typing import Any
 from memshare.bench import BenchConfig, Events
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
-from memshare.experiments.grid import ABLATE_POLICIES, DEFAULT_PAIRS, check_pair, format_pairs, grid_points, pareto_front
+from memshare.experiments.grid import (
+    ABLATE_POLICIES,
+    DEFAULT_PAIRS,
+    check_pair,
+    format_pairs,
+    grid_points,
+    pareto_front,
+)
 from memshare.results import SCHEMA_VERSION, write_json
 
 # What a point keeps of its run (run_bench adds ratios and quality against the dense reference).
