@@ -89,10 +89,12 @@ def quality_vs(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> d
     ``reference`` (matched by problem and sample)."""
     from memshare.analysis.loops import first_divergence, loop_period
 
+    rows = [r for r in rows if "output_token_ids" in r]  # rows from other tools may carry text only
+    reference = [r for r in reference if "output_token_ids" in r]
     loops = sum(1 for r in rows if r.get("finish_reason") == "length" or loop_period(r["output_token_ids"]))
     out: dict[str, Any] = {"loop_or_cap_share": loops / len(rows) if rows else None}
-    ref = {(str(r["problem_id"]), r["sample_index"]): r for r in reference}
-    pairs = [(r, ref[k]) for r in rows if (k := (str(r["problem_id"]), r["sample_index"])) in ref]
+    ref = {(str(r["problem_id"]), r.get("sample_index", 0)): r for r in reference}
+    pairs = [(r, ref[k]) for r in rows if (k := (str(r["problem_id"]), r.get("sample_index", 0))) in ref]
     if not pairs:
         return out
     prefix = [first_divergence(a["output_token_ids"], b["output_token_ids"]) for a, b in pairs]

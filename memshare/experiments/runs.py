@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.metrics import accuracy, ratios
+from memshare.bench.metrics import accuracy, quality_vs, ratios
 from memshare.errors import UserError
 from memshare.results import SCHEMA_VERSION, read_json, read_samples
 
@@ -80,8 +80,8 @@ def workload_key(config: dict[str, Any]) -> str:
 
 
 def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> None:
-    """Ratios (``memshare.bench.metrics.ratios``) against the dense (else vanilla) run of the same
-    workload, if one was given."""
+    """Ratios and free-running quality (``memshare.bench.metrics``) against the dense (else
+    vanilla) run of the same workload, if one was given."""
     refs: dict[tuple[str, str], dict[str, Any]] = {}
     for run, config in zip(runs, configs):
         if run.get("policy") in REFERENCE_POLICIES:
@@ -91,3 +91,5 @@ def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> N
         ref = refs.get(("dense", key)) or refs.get(("vanilla", key))
         run["dense_run_dir"] = ref["run_dir"] if ref else None
         run.update(ratios(run, ref, refs.get(("vanilla", key))))
+        reference = read_samples(Path(ref["run_dir"]) / "samples.jsonl")[0] if ref else []
+        run.update(quality_vs(read_samples(Path(run["run_dir"]) / "samples.jsonl")[0], reference))
