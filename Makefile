@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.memshare-setup
 
-.PHONY: setup bench test test-fast test-gpu clean-venv
+.PHONY: setup bench lint test test-fast test-gpu clean-venv
 
 setup: $(STAMP)
 
@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml Makefile
 bench: setup
 	$(VENV)/bin/memshare bench
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
 	$(PY) -m pytest
 
 test-fast: setup

@@ -36,8 +36,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from memshare.core import (MemShareConfig, RopeSpec, StepVocab, block_distances, block_positions, make_policy,
-                           stage2_partials)
+from memshare.core import (
+    MemShareConfig,
+    RopeSpec,
+    StepVocab,
+    block_distances,
+    block_positions,
+    make_policy,
+    stage2_partials,
+)
 
 BS = 32
 N_WORDS = 5000
@@ -166,8 +173,8 @@ def batch_costs(vocab, batch: int, cross: bool, num_tokens: int, stage2_shape=No
         if pool is not None and step_props:
             t2 += _stage2_step(pool, step_props)
     s = pol.stats
-    per = (lambda x: x / s.full_blocks if pool is not None else None)
-    return t / s.full_blocks, per(t2), s.stage1_candidates / max(1, s.stage1_queries), s.full_blocks
+    s2 = t2 / s.full_blocks if pool is not None else None
+    return t / s.full_blocks, s2, s.stage1_candidates / max(1, s.stage1_queries), s.full_blocks
 
 
 def _synthetic_pool(shape, size: int = 64):

@@ -58,39 +58,48 @@ class RunDir:
 
     def load_samples(self) -> list[dict[str, Any]]:
         """Complete, unique sample rows; rewrites the file if a torn or duplicate line was found."""
-        if not self.samples_path.exists():
-            return []
-        rows, seen, dirty = [], set(), False
-        with self.samples_path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    dirty = True  # torn write from a killed run
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    dirty = True
-                    continue
-                key = (str(row.get("problem_id")), int(row.get("sample_index", 0)))
-                if key in seen:
-                    dirty = True
-                    continue
-                seen.add(key)
-                rows.append(row)
+        rows, dirty = read_samples(self.samples_path, strict=False)
         if dirty:
-            tmp = self.samples_path.with_suffix(".jsonl.tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row) + "\n")
-            os.replace(tmp, self.samples_path)
+            self.rewrite_samples(rows)
         return rows
 
     def rewrite_samples(self, rows: list[dict[str, Any]]) -> None:
-        tmp = self.samples_path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row) + "\n")
-        os.replace(tmp, self.samples_path)
+        atomic_write(self.samples_path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_samples(path: Path, *, strict: bool = True) -> tuple[list[dict[str, Any]], bool]:
+    """``(rows, dirty)``: the complete, unique rows of a ``samples.jsonl`` (the first of duplicates).
+
+    ``dirty``: a torn last line (a killed run), a duplicate or (with ``strict=False``) a line
+    that is not a JSON object was skipped. With ``strict`` such a line raises ``UserError``.
+    The file is never modified here.
+    """
+    if not Path(path).exists():
+        return [], False
+    rows, seen, dirty = [], set(), False
+    pieces = Path(path).read_text(encoding="utf-8").split("\n")
+    # NOTE: the last piece has no newline: empty, or a torn write of a killed run.
+    dirty = bool(pieces[-1].strip())
+    for n, line in enumerate(pieces[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("expected a JSON object")
+        except ValueError as exc:
+            if strict:
+                msg = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise UserError(f"{path} line {n}: {msg}") from None
+            dirty = True
+            continue
+        key = (str(row.get("problem_id")), int(row.get("sample_index", 0)))
+        if key in seen:
+            dirty = True
+            continue
+        seen.add(key)
+        rows.append(row)
+    return rows, dirty
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -105,10 +114,16 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def atomic_write(path: Path | str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a reader
+    (or a crash) sees the old file or the new one, never half of one."""
     tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: Path | str, data: dict[str, Any]) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def environment() -> dict[str, Any]:

@@ -25,7 +25,7 @@ class BenchProgress:
                                  disable=not self.enabled)
         self.tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "BenchProgress":
+    def __enter__(self) -> BenchProgress:
         self.progress.__enter__()
         return self
 
@@ -52,16 +52,24 @@ class BenchProgress:
             err_console.print(f"[dim]{msg}[/dim]")
 
 
-def _f(x: Any, fmt: str = "{:.2f}") -> str:
+def cell(x: Any, fmt: str | None = "{:.2f}") -> str:
+    """One table cell: ``-`` for a missing value; ``fmt`` None prints the value as it is
+    (``*`` for true, empty for false); ``ms:`` formats seconds as milliseconds; ``g`` a short
+    number."""
     if x is None:
         return "-"
+    if fmt is None:
+        return ("*" if x else "") if isinstance(x, bool) else str(x)
+    if fmt == "g":
+        return f"{x:.4g}" if isinstance(x, float) else str(x)
     if fmt.startswith("ms:"):
         return fmt[3:].format(1e3 * x)
     return fmt.format(x)
 
 
 BENCH_THROUGHPUT = [
-    ("policy", "policy", "{}"), ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
+    ("policy", "policy", "{}"), ("steps", "engine_steps", "{:.0f}"), ("steps x vanilla", "steps_speedup_vs_vanilla", "{:.2f}"),
+    ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
     ("tok/s", "output_tokens_per_s", "{:.1f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
     ("mean len", "mean_output_tokens", "{:.0f}"), ("TTFT s", "mean_ttft_s", "{:.1f}"), ("TPOT ms", "mean_tpot_s", "ms:{:.0f}"),
     ("bookkeeping", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
@@ -70,7 +78,8 @@ BENCH_MEMORY_QUALITY = [
     ("policy", "policy", "{}"), ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
     ("preempt", "num_preemptions", "{}"), ("running", "mean_running_requests", "{:.2f}"),
     ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
-    ("achieved", "concurrency_gain_achieved", "{:.0%}"), ("bound", "ideal_gain", "{:.2f}"),
+    ("bound", "ideal_gain", "{:.2f}"), ("of bound", "bound_achieved", "{:.0%}"),
+    ("achieved", "concurrency_gain_achieved", "{:.0%}"),
     ("acc", "accuracy", "{:.1%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
     ("prefix", "mean_common_prefix", "{:.0f}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
     ("leaked", "leaked_blocks", "{}"),
@@ -84,7 +93,7 @@ def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> No
         for head, _, _ in cols:
             t.add_column(head, justify="right" if head != "policy" else "left", no_wrap=head == "policy")
         for r in runs:
-            t.add_row(*[_f(r.get(key), fmt) for _, key, fmt in cols])
+            t.add_row(*[cell(r.get(key), fmt) for _, key, fmt in cols])
         console.print(t)
 
 

@@ -37,7 +37,7 @@ class AnalyzeConfig:
             premise study.
         policies: fidelity policies; ``random`` is matched to ``memshare``'s affected ratio.
         distance: Stage-2 distance of the fidelity policies.
-        share_delay_blocks / min_gap_blocks: passed to ``MemShareConfig``.
+        share_delay_blocks / min_gap_blocks / same_step: passed to ``MemShareConfig``.
         free_running: prompts to run free (greedy, sharing applied) per policy setting.
         threads: torch CPU threads (``None``: torch's default).
         force: regenerate the dense traces even when ``traces.json`` matches.
@@ -57,6 +57,7 @@ class AnalyzeConfig:
     distance: str = "k_unrope"
     share_delay_blocks: int = 0
     min_gap_blocks: int = 1
+    same_step: bool = False
     free_running: int = 2
     threads: int | None = None
     force: bool = False

@@ -34,7 +34,7 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
         emit("status", {"message": msg})
 
     sharing = MemShareConfig(block_size=cfg.block_size, distance=cfg.distance, share_delay_blocks=cfg.share_delay_blocks,
-                             min_gap_blocks=cfg.min_gap_blocks, seed=cfg.seed)
+                             min_gap_blocks=cfg.min_gap_blocks, same_step=cfg.same_step, seed=cfg.seed)
     problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

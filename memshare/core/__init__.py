@@ -4,22 +4,32 @@ Imports neither vLLM nor a GPU. The engine drives a ``SharingPolicy`` (``memshar
 built by ``make_policy`` and measures Stage 2 with ``stage2_partials`` / ``finish``.
 """
 
-from memshare.core.config import MemShareConfig
-from memshare.core.encoders import DenseStepIndex, SparseStepIndex, StepIndex, make_step_index
-from memshare.core.policies import POLICY_REGISTRY, DensePolicy, MemSharePolicy, RandomPolicy, make_policy
-from memshare.core.policy import BlockRef, Proposal, SharingPolicy
-from memshare.core.rope import RopeSpec, inv_freq_from_hf_config, rope_spec_from_hf_config, rotate, unrotate
-from memshare.core.stage1 import Stage1
-from memshare.core.stage2 import (
-    Stage2Partials,
-    block_distances,
-    block_positions,
-    finish,
-    record_stage2,
-    stage2_partials,
-)
-from memshare.core.stats import SharingStats
-from memshare.core.steps import BlockDone, StepEnd, StepTracker, StepVocab
+import importlib
+from typing import Any
+
+# Public names -> the module that defines them. Imported on first use (PEP 562), so
+# ``memshare.core.config`` (settings only) imports without torch.
+_HOME = {
+    "MemShareConfig": "config",
+    "DenseStepIndex": "encoders", "SparseStepIndex": "encoders", "StepIndex": "encoders", "make_step_index": "encoders",
+    "POLICY_REGISTRY": "policies", "DensePolicy": "policies", "MemSharePolicy": "policies",
+    "RandomPolicy": "policies", "make_policy": "policies",
+    "BlockRef": "policy", "Proposal": "policy", "SharingPolicy": "policy",
+    "RopeSpec": "rope", "inv_freq_from_hf_config": "rope", "rope_spec_from_hf_config": "rope", "rotate": "rope",
+    "unrotate": "rope",
+    "Stage1": "stage1",
+    "Stage2Partials": "stage2", "block_distances": "stage2", "block_positions": "stage2", "finish": "stage2",
+    "record_stage2": "stage2", "stage2_partials": "stage2",
+    "SharingStats": "stats",
+    "BlockDone": "steps", "StepEnd": "steps", "StepTracker": "steps", "StepVocab": "steps",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'memshare.core' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"memshare.core.{_HOME[name]}"), name)
+
 
 __all__ = [
     "POLICY_REGISTRY",

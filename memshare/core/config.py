@@ -63,12 +63,19 @@ class MemShareConfig:
         share_delay_blocks: a full block becomes eligible only after this many
             newer blocks of the same request have filled, so the most recent
             context always stays exact (0 = share as soon as the block fills).
+        same_step: earlier blocks of the query's own reasoning step are Stage-1
+            candidates too, so a long step (a loop, a long derivation) can share as its
+            blocks fill instead of only after the step is complete.
+        share_siblings: the same-position block of every earlier request with the
+            same prompt (``--samples n``) is a candidate as soon as it is written: its
+            keys carry exactly the query's rotation. Stage 2 still decides.
         split_on_blank_lines / cue_words: how output is cut into reasoning steps.
         seed: RNG seed (random policy, tie breaks).
         stage2_max_gather_mb: about the most MiB of float32 block copies Stage 2 holds at once
             on a worker (gathered blocks plus per-candidate copies); a step's jobs are measured
-            in chunks under it (a single job over it is measured alone). It bounds the burst after a preemption, when every recomputed
-            block becomes eligible at once; it never changes a distance.
+            in chunks under it (a single job over it is measured alone). It bounds the burst
+            after a preemption, when every recomputed block becomes eligible at once; it never
+            changes a distance.
 
     Defaults (``k_unrope``, step 0.8, block 0.55) were chosen from measurements on the packaged
     model: 0.55 is the largest block threshold whose teacher-forced top-1 agreement stays >= 97%
@@ -87,6 +94,8 @@ class MemShareConfig:
     random_rate: float = 0.1
     min_gap_blocks: int = 1
     share_delay_blocks: int = 0
+    same_step: bool = False
+    share_siblings: bool = True
     split_on_blank_lines: bool = True
     cue_words: tuple[str, ...] = field(default=DEFAULT_CUE_WORDS)
     seed: int = 0
@@ -108,13 +117,16 @@ class MemShareConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not isinstance(self.share_delay_blocks, int) or self.share_delay_blocks < 0:
             raise ValueError(f"share_delay_blocks must be an integer >= 0, got {self.share_delay_blocks!r}")
+        for name in ("same_step", "share_siblings", "cross_request", "split_on_blank_lines"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if (isinstance(self.stage2_max_gather_mb, bool) or not isinstance(self.stage2_max_gather_mb, (int, float))
                 or not 0 < self.stage2_max_gather_mb < float("inf")):
             raise ValueError(f"stage2_max_gather_mb must be a positive number, got {self.stage2_max_gather_mb!r}")
         if not isinstance(self.cue_words, tuple):
             object.__setattr__(self, "cue_words", tuple(self.cue_words))
 
-    def replace(self, **changes: Any) -> "MemShareConfig":
+    def replace(self, **changes: Any) -> MemShareConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +135,7 @@ class MemShareConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MemShareConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MemShareConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -6,7 +6,8 @@ For a new full output block ``q`` of request ``r`` (arXiv 2507.21433, Sec. 3):
    over the step's tokens up to ``q``'s last token.
 2. Similar steps: cosine >= ``step_threshold`` (``memshare.core.encoders``) among the
    complete steps of ``r`` that come before ``q``'s step and, with ``cross_request``, all
-   complete steps of the other running requests. ``q``'s own step is never searched.
+   complete steps of the other running requests. ``q``'s own step is searched only with
+   ``same_step`` (its earlier blocks count as similarity 1, complete or not).
 3. Their blocks form the pool, minus blocks in flight as queries, same-request blocks less
    than ``min_gap_blocks`` before ``q`` and other requests' blocks whose KV is not written
    yet. A pool larger than ``POOL_PER_CANDIDATE * max_candidates`` keeps the blocks of the
@@ -178,10 +179,14 @@ class Stage1:
         step, query = rq.pending.pop(block_index)
         slot_sims = sc.index.eligible_similarities(query, owner=rq.owner, before_step=step,
                                                    others=cfg.cross_request, threshold=cfg.step_threshold)
-        if not (slot_sims >= 0).any():
+        same_step = self._same_step_positions(rq, step) if cfg.same_step else []
+        if not same_step and not (slot_sims >= 0).any():
             return []
         slots, owners, blocks = sc.slot.view, sc.owner.view, sc.block.view
-        block_sim = np.where(slots >= 0, slot_sims[slots], -1.0)  # (n,)
+        block_sim = (np.where(slots >= 0, slot_sims[slots], -1.0) if slot_sims.size
+                     else np.full(slots.shape, -1.0))  # (n,)
+        if same_step:
+            block_sim[same_step] = 1.0  # the query's own step: similar by definition
         own = owners == rq.owner
         limit = np.where(own, block_index - cfg.min_gap_blocks + 1,
                          self._full_by_owner.data[np.maximum(owners, 0)])
@@ -203,6 +208,15 @@ class Stage1:
         block_cos = bag_dot(sc.tokens.data[pool], sc.tokens.data[q_pos]) / np.sqrt(sc.self_dot.data[pool] * q_dot)
         best = pool[np.lexsort((-pool, -block_sim[pool], -block_cos))[: cfg.max_candidates]]
         return [BlockRef(self._owner_req[o], b) for o, b in zip(owners[best].tolist(), blocks[best].tolist())]
+
+    @staticmethod
+    def _same_step_positions(rq: _Request, step: int) -> list[int]:
+        """Scope positions of the request's committed blocks that belong to ``step``."""
+        out = [pos for pos, s in rq.open if s == step]
+        slot = rq.step_slot.get(step)
+        if slot is not None:
+            out += np.flatnonzero((rq.scope.slot.view == slot) & (rq.scope.owner.view == rq.owner)).tolist()
+        return out
 
     def num_pending(self, req_id: str) -> int:
         return len(self._reqs[req_id].pending)

@@ -44,7 +44,7 @@ class Stage2Partials:
         if self.metric not in METRICS or self.sums.ndim != 2 or self.sums.shape[1] != width:
             raise ValueError(f"{self.metric} partials need sums of shape (C, {width}), got {tuple(self.sums.shape)}")
 
-    def __add__(self, other: "Stage2Partials") -> "Stage2Partials":
+    def __add__(self, other: Stage2Partials) -> Stage2Partials:
         if other.metric != self.metric or other.sums.shape != self.sums.shape:
             raise ValueError("can only add partials of the same metric and number of candidates")
         return Stage2Partials(self.metric, self.sums + other.sums.to(self.sums.device))

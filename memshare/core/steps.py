@@ -75,7 +75,7 @@ class StepVocab:
         return len(self.texts)
 
     @classmethod
-    def from_token_texts(cls, texts: Sequence[str]) -> "StepVocab":
+    def from_token_texts(cls, texts: Sequence[str]) -> StepVocab:
         """Build from the decoded text of each token id (``texts[i]`` is token ``i``)."""
         n = len(texts)
         flags, lead, trail = bytearray(n), bytearray(n), bytearray(n)
@@ -100,7 +100,7 @@ class StepVocab:
         return cls(tuple(texts), bytes(flags), bytes(lead), bytes(trail))
 
     @classmethod
-    def from_tokenizer(cls, tokenizer, vocab_size: int | None = None) -> "StepVocab":
+    def from_tokenizer(cls, tokenizer, vocab_size: int | None = None) -> StepVocab:
         """Build from a Hugging Face tokenizer by decoding every token id on its own.
 
         Byte-level markers (``Ġ``, ``Ċ``) and SentencePiece ``▁`` come out as real spaces

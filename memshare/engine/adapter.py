@@ -13,6 +13,7 @@ needs are read here).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -56,13 +57,90 @@ def single_type_manager(kv_cache_manager: Any) -> Any:
     return managers[0]
 
 
+def block_pool(kv_cache_manager: Any) -> Any:
+    return kv_cache_manager.block_pool
+
+
+def prefix_caching_enabled(block_pool: Any) -> bool:
+    return bool(block_pool.enable_caching)
+
+
+def used_blocks(block_pool: Any) -> int:
+    """KV blocks held by requests (the null block excluded); evictable cached blocks count as free."""
+    return (block_pool.num_gpu_blocks - 1) - block_pool.get_num_free_blocks()
+
+
+def scheduled_req_ids(scheduler_output: Any) -> dict[str, int]:
+    """Requests scheduled in this step -> tokens scheduled for each."""
+    return scheduler_output.num_scheduled_tokens
+
+
+def preempted_req_ids(scheduler_output: Any) -> Any:
+    return scheduler_output.preempted_req_ids
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """What the scheduler side reads of a vLLM ``Request``."""
+
+    prompt_token_ids: Any
+    all_token_ids: Any
+    num_computed_tokens: int
+    num_preemptions: int
+
+
+def request_view(request: Any) -> RequestView:
+    return RequestView(request.prompt_token_ids, request.all_token_ids, request.num_computed_tokens,
+                       request.num_preemptions)
+
+
+def block_id(block: Any) -> int:
+    return block.block_id
+
+
+def ref_count(block: Any) -> int:
+    return block.ref_cnt
+
+
+def is_null(block: Any) -> bool:
+    return block.is_null
+
+
+def add_refs(block_pool: Any, blocks: list[Any]) -> None:
+    """Ref count +1 through the pool's own verb (takes ref-0 blocks off the free queue)."""
+    block_pool.touch(blocks)
+
+
+def drop_refs(block_pool: Any, blocks: list[Any]) -> None:
+    """Ref count -1 through the pool's own verb (ref-0 blocks go back to the free queue)."""
+    block_pool.free_blocks(blocks)
+
+
 def request_blocks(manager: Any, req_id: str) -> list[Any]:
     """The request's block list (KVCacheBlock objects), or [] if it holds none."""
     return manager.req_to_blocks.get(req_id, [])
 
 
-def num_cached_blocks(manager: Any, req_id: str) -> int:
+def num_hashed_blocks(manager: Any, req_id: str) -> int:
+    """Leading blocks of ``req_id`` registered for prefix caching."""
     return manager.num_cached_block.get(req_id, 0)
+
+
+# Larger than any block count: ``cache_blocks`` hashes blocks [num_cached_block, num_full) only.
+_NEVER_HASH = 1 << 40
+
+
+def stop_prefix_caching(manager: Any, req_id: str) -> int:
+    """Never hash another block of ``req_id`` for prefix caching; return how many it had hashed.
+
+    NOTE: ``SingleTypeKVCacheManager.cache_blocks`` returns early when ``num_cached_block``
+    is at or past the request's full blocks; vLLM resets the entry when it frees the request
+    (finish or preemption), so a re-admitted request is hashed again from exact KV.
+    """
+    hashed = num_hashed_blocks(manager, req_id)
+    if req_id in manager.num_cached_block:
+        manager.num_cached_block[req_id] = _NEVER_HASH
+    return hashed
 
 
 def replace_block(manager: Any, block_pool: Any, req_id: str, index: int, new_block: Any) -> Any:
@@ -244,6 +322,18 @@ def platform_name() -> str:
 
 
 # --------------------------------------------------------------------------- in-process engine
+
+
+def watch_schedule(scheduler: Any, on_output: Any) -> None:
+    """Call ``on_output(scheduler_output)`` after every ``scheduler.schedule()`` (plain vLLM runs)."""
+    schedule = scheduler.schedule
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        out = schedule(*args, **kwargs)
+        on_output(out)
+        return out
+
+    scheduler.schedule = watched
 
 
 def scheduler_of(llm: Any) -> Any:

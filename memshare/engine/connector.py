@@ -6,7 +6,8 @@ vLLM builds one instance in the scheduler process (role SCHEDULER) and one per w
 
 * ``memshare``: a ``MemShareConfig`` as a dict (see ``memshare.core.config``);
 * ``stats_path``: optional JSON file the scheduler rewrites with run statistics;
-* ``debug_skip_worker_remap`` / ``debug_poison_freed``: test switches.
+* ``debug_skip_worker_remap`` / ``debug_poison_freed`` / ``debug_keep_prefix_hashing``: test
+  switches (negative controls).
 
 Load it with ``kv_connector="MemShareConnector"`` and
 ``kv_connector_module_path="memshare.engine.connector"`` (``memshare.engine.llm`` does this).
@@ -14,15 +15,14 @@ Load it with ``kv_connector="MemShareConnector"`` and
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from typing import Any
 
 from vllm.distributed.kv_transfer.kv_connector.v1.base import KVConnectorBase_V1, KVConnectorRole
 
 from memshare.core.config import MemShareConfig
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta
+from memshare.results import write_json
 
 logger = logging.getLogger("memshare")
 
@@ -46,7 +46,8 @@ class MemShareConnector(KVConnectorBase_V1):
             from memshare.engine.scheduler_side import SchedulerSide
 
             policy = make_policy(self.memshare_config, **_policy_resources(self.memshare_config, vllm_config))
-            self.scheduler_side = SchedulerSide(self.memshare_config, policy)
+            self.scheduler_side = SchedulerSide(self.memshare_config, policy,
+                                                keep_prefix_hashing=bool(extra.get("debug_keep_prefix_hashing", False)))
         else:
             from memshare.engine.worker_side import WorkerSide
 
@@ -117,10 +118,7 @@ class MemShareConnector(KVConnectorBase_V1):
     def write_stats(self) -> None:
         if not self.stats_path:
             return
-        tmp = self.stats_path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(self.scheduler_side.report(), fh)
-        os.replace(tmp, self.stats_path)
+        write_json(self.stats_path, self.scheduler_side.report())
 
     def shutdown(self) -> None:
         if self.scheduler_side is not None:

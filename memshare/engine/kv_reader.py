@@ -61,7 +61,7 @@ def needs_per_token_k(distance: str) -> bool:
     return distance.startswith("k_unrope")
 
 
-def make_kv_reader(kv_caches: dict[str, torch.Tensor], facts: KVCacheFacts, distance: str) -> "KVReader":
+def make_kv_reader(kv_caches: dict[str, torch.Tensor], facts: KVCacheFacts, distance: str) -> KVReader:
     """The reader for this worker's caches, or ``UserError`` (one line) naming what is unsupported."""
     if facts.use_mla:
         raise UserError("memshare Stage 2 does not support MLA KV caches (latent KV, not per-head K/V); "

@@ -1,45 +1,21 @@
 """Build a vLLM ``LLM`` with or without the MemShare backend, and read its statistics.
 
 ``policy=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
-backend: the KV connector, the worker class, synchronous scheduling and, for sharing
-policies, prefix caching off (see ``SchedulerSide.bind``).
+backend: the KV connector, the worker class and synchronous scheduling. Prefix caching is
+vLLM's default (on) for every policy; a sharing request stops hashing its own blocks at its
+first share (see ``SchedulerSide``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from memshare.core.config import MemShareConfig
 from memshare.engine import adapter
+from memshare.engine.protocol import EngineSettings
 
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    model: str
-    block_size: int = 32
-    kv_blocks: int | None = None
-    max_num_seqs: int = 256
-    max_model_len: int = 2048
-    seed: int = 0
-    dtype: str = "auto"
-    # None: eager on the CPU build (it has no CUDA graphs), CUDA graphs on a GPU. Graphs are safe
-    # with sharing: a remap edits the block table before the step's copy to the device (README).
-    enforce_eager: bool | None = None
-    tensor_parallel_size: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.block_size <= 0:
-            raise ValueError(f"block size must be positive, got {self.block_size}")
-        if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:
-            raise ValueError(f"--tensor-parallel-size must be an integer >= 1, got {self.tensor_parallel_size!r}")
-        if self.kv_blocks is not None:
-            need = -(-self.max_model_len // self.block_size) + 1
-            if self.kv_blocks < need:
-                raise ValueError(f"--kv-blocks {self.kv_blocks} is too small: one request of up to "
-                                 f"{self.max_model_len} tokens needs {need} blocks of {self.block_size}")
+__all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "scheduler_connector", "watch_steps"]
 
 
 def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, stats_path: str | None = None,
@@ -57,7 +33,7 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
         max_model_len=settings.max_model_len,
         seed=settings.seed,
         enforce_eager=_is_cpu() if settings.enforce_eager is None else settings.enforce_eager,
-        enable_prefix_caching=False,
+        enable_prefix_caching=settings.prefix_caching,
         async_scheduling=False,
         tensor_parallel_size=settings.tensor_parallel_size,
         # One worker runs in this process; more need vLLM's multiprocessing executor. The engine
@@ -103,15 +79,32 @@ def scheduler_connector(llm: Any) -> Any:
     return adapter.scheduler_of(llm).connector
 
 
-def run_report(llm: Any) -> dict[str, Any]:
-    """Sharing statistics plus the leak check; call when no request is in flight."""
+def watch_steps(llm: Any) -> Any:
+    """Per-step statistics of an in-process engine: the backend's own, or for plain vLLM a
+    ``StepStats`` fed by a wrapped ``schedule`` (same counting either way)."""
+    sched = adapter.scheduler_of(llm)
+    if sched.connector is not None:
+        return sched.connector.scheduler_side.steps
+    from memshare.engine.stats import StepStats
+
+    stats = StepStats()
+    pool = sched.kv_cache_manager.block_pool
+    adapter.watch_schedule(sched, lambda out: stats.record(len(adapter.scheduled_req_ids(out)),
+                                                           adapter.used_blocks(pool),
+                                                           len(adapter.preempted_req_ids(out))))
+    return stats
+
+
+def run_report(llm: Any, steps: Any) -> dict[str, Any]:
+    """Step and sharing statistics plus the leak check; call when no request is in flight."""
     sched = adapter.scheduler_of(llm)
     connector = sched.connector
     pool = sched.kv_cache_manager.block_pool
-    report: dict[str, Any] = connector.scheduler_side.report() if connector is not None else {}
+    report: dict[str, Any] = connector.scheduler_side.report() if connector is not None else steps.report()
     pins = connector.scheduler_side.outstanding_pins() if connector is not None else 0
     report["leaked_blocks"] = adapter.leaked_blocks(pool) + pins
     report["kv_blocks_total"] = pool.num_gpu_blocks - 1
+    report["prefix_caching"] = adapter.prefix_caching_enabled(pool)
     return report
 
 

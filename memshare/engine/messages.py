@@ -48,7 +48,7 @@ class MemShareWorkerMeta(KVConnectorWorkerMetadata):
     partials: dict[int, list[list[float]]] = field(default_factory=dict)
     stage2_s: float = 0.0
 
-    def aggregate(self, other: "MemShareWorkerMeta") -> "MemShareWorkerMeta":
+    def aggregate(self, other: MemShareWorkerMeta) -> MemShareWorkerMeta:
         """Add another tensor-parallel rank's partial sums (``KVOutputAggregator`` calls this).
 
         Every rank measures the same jobs on its own heads, so job sets and row shapes must

@@ -13,6 +13,13 @@ Timeline of one block (synchronous scheduling):
   released on every path.
 * step N+1 ``build_meta``: the remap travels to the workers, which patch their block
   table before the forward, so no read of the freed block can happen.
+
+Prefix caching stays on. vLLM hashes a request's blocks when it schedules their tokens, so
+every block hashed up to step N was computed from exact KV. At a request's first share
+(step N) its hashing stops for good (``adapter.stop_prefix_caching``): from step N+1 its
+forward reads approximate KV, and nothing it writes from then on may be served as an exact
+cache hit. The block freed by a share keeps its hash: its KV is exact, so a later request with
+the same prefix may still hit it.
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
 from memshare.engine import adapter
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta, Remap, Stage2Job
+from memshare.engine.pins import BlockPins
+from memshare.engine.stats import StepStats
 
 logger = logging.getLogger("memshare")
+_MAX_REMEMBERED = 4096  # finished requests' first-share records kept (tests read them)
 
 
 @dataclass(slots=True)
@@ -36,46 +46,35 @@ class _Pending:
     proposal: Proposal
     query_block: Any
     candidate_blocks: list[Any]
+    candidate_positions: list[int]  # block index each candidate's KV was written at, at pin time
     generation: int
 
 
 @dataclass(slots=True)
-class EngineStats:
-    steps: int = 0
-    running_sum: int = 0
-    kv_used_sum: int = 0
-    peak_kv_blocks: int = 0
-    num_preemptions: int = 0
-    freed_blocks: int = 0
+class SharingCounters:
+    """What the scheduler side adds to the policy's ``SharingStats``."""
+
     dropped_stale: int = 0
+    prefix_caching_stopped: int = 0
     remap_s: float = 0.0
-    stage1_s: float = 0.0
-    stage2_s: float = 0.0
-    step_wall_s: float = 0.0
-
-    @property
-    def mean_running_requests(self) -> float:
-        return self.running_sum / self.steps if self.steps else 0.0
-
-    @property
-    def kv_blocks_per_running(self) -> float | None:
-        """Physical KV blocks in use per running request, averaged over steps (weighted by requests)."""
-        return self.kv_used_sum / self.running_sum if self.running_sum else None
 
 
 class SchedulerSide:
     """Drives a ``SharingPolicy`` from the scheduler process."""
 
-    def __init__(self, config: MemShareConfig, policy: SharingPolicy) -> None:
+    def __init__(self, config: MemShareConfig, policy: SharingPolicy, *, keep_prefix_hashing: bool = False) -> None:
         self.config = config
         self.policy = policy
-        self.stats = EngineStats()
+        self.steps = StepStats()
+        self.stats = SharingCounters()
+        self.keep_prefix_hashing = keep_prefix_hashing  # negative control for tests only
+        # req_id -> blocks it had hashed when its first share stopped its prefix caching (tests)
+        self.hashed_at_first_share: dict[str, int] = {}
         self.requests: dict[str, Any] = {}
         self._generation: dict[str, int] = {}
         self._seen_full: dict[str, int] = {}
         self._pending: dict[int, _Pending] = {}
-        self._pins: dict[int, int] = {}  # block_id -> pins held by pending jobs
-        self._released: set[int] = set()  # shared-away blocks kept alive only by pins
+        self._pins: BlockPins | None = None
         # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
         # reads another block, whose keys were rotated for that block's position.
         self._written_at: dict[str, dict[int, int]] = {}
@@ -88,13 +87,9 @@ class SchedulerSide:
     # ------------------------------------------------------------------ wiring
     def bind(self, kv_cache_manager: Any) -> None:
         self._manager = adapter.single_type_manager(kv_cache_manager)
-        self._pool = kv_cache_manager.block_pool
-        if self.config.policy != "dense" and self._pool.enable_caching:
-            # NOTE: a request that attends to shared (approximate) KV must never have its
-            # later blocks served as exact prefix-cache hits; until that is handled we
-            # refuse the combination instead of serving wrong cache hits.
-            raise adapter.UserError("memshare sharing policies need prefix caching off "
-                                    "(enable_prefix_caching=False / --no-enable-prefix-caching)")
+        self._pool = adapter.block_pool(kv_cache_manager)
+        self._caching = adapter.prefix_caching_enabled(self._pool)
+        self._pins = BlockPins(self._pool)
 
     def on_new_request(self, request: Any) -> None:
         self.requests[request.request_id] = request
@@ -110,47 +105,38 @@ class SchedulerSide:
 
     # ------------------------------------------------------------------ per step
     def build_meta(self, scheduler_output: Any) -> MemShareMeta:
-        now = time.perf_counter()
-        if self._last_step_t is not None:
-            self.stats.step_wall_s += now - self._last_step_t
-        self._last_step_t = now
-        num_running = len(scheduler_output.num_scheduled_tokens)
-        used = (self._pool.num_gpu_blocks - 1) - self._pool.get_num_free_blocks()
-        if num_running:
-            self.stats.steps += 1
-            self.stats.running_sum += num_running
-            self.stats.kv_used_sum += used
-        self.stats.peak_kv_blocks = max(self.stats.peak_kv_blocks, used)
-        self.stats.num_preemptions += len(scheduler_output.preempted_req_ids)
-        for req_id in scheduler_output.preempted_req_ids:
+        scheduled = adapter.scheduled_req_ids(scheduler_output)
+        preempted = adapter.preempted_req_ids(scheduler_output)
+        self.steps.record(len(scheduled), adapter.used_blocks(self._pool), len(preempted))
+        for req_id in preempted:
             self._forget(req_id)
 
         meta = MemShareMeta(remaps=self._remaps)
         self._remaps = []
         if self.config.policy == "dense":
             return meta
-        t0 = time.perf_counter()
+        bs = self.config.block_size
         for req_id, request in self.requests.items():
-            if req_id not in scheduler_output.num_scheduled_tokens:
+            if req_id not in scheduled:
                 continue
+            view = adapter.request_view(request)
             if req_id not in self._generation:
-                self._generation[req_id] = request.num_preemptions
+                self._generation[req_id] = view.num_preemptions
                 self._seen_full[req_id] = 0
-                self.policy.add_request(req_id, request.prompt_token_ids)
-            num_full = request.num_computed_tokens // self.config.block_size
+                self.policy.add_request(req_id, view.prompt_token_ids)
+            num_full = view.num_computed_tokens // bs
             if num_full <= self._seen_full[req_id]:
                 continue
             self._seen_full[req_id] = num_full
-            for proposal in self.policy.on_tokens(req_id, request.all_token_ids, num_full):
+            for proposal in self.policy.on_tokens(req_id, view.all_token_ids, num_full):
                 self._start(proposal, meta)
-        self.stats.stage1_s += time.perf_counter() - t0
         return meta
 
     def apply_results(self, worker_meta: MemShareWorkerMeta | None) -> None:
         if worker_meta is None:
             return
         t0 = time.perf_counter()
-        self.stats.stage2_s += worker_meta.stage2_s
+        self.policy.stats.stage2_s += worker_meta.stage2_s
         import torch
 
         from memshare.core.stage2 import Stage2Partials, finish
@@ -163,21 +149,22 @@ class SchedulerSide:
             self.policy.stats.stage2_queries += 1
             self.policy.stats.stage2_candidates += len(rows)
             choice = self.policy.decide(pending.proposal, distances)
-            shared = False
             if choice is not None:
-                target = pending.candidate_blocks[pending.proposal.candidates.index(choice)]
+                i = pending.proposal.candidates.index(choice)
                 if self._still_valid(pending):
-                    self._share(pending.proposal.query, choice, target)
-                    shared = True
+                    # NOTE: the position recorded at pin time: the candidate's own table entry may
+                    # have been remapped since (earlier in this loop), its pinned block was not.
+                    self._share(pending.proposal.query, choice, pending.candidate_blocks[i],
+                                pending.candidate_positions[i])
                 else:
                     self.stats.dropped_stale += 1
-            self._unpin([pending.query_block, *pending.candidate_blocks])
+            self._pins.unpin([pending.query_block, *pending.candidate_blocks])
         self.stats.remap_s += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ helpers
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
         query = self._resolve(proposal.query)
-        if query is None or not self._sole_owner(query):
+        if query is None or not self._pins.sole_owner(query):
             self._drop(proposal)
             return
         cands, blocks = [], []
@@ -190,46 +177,19 @@ class SchedulerSide:
             self._drop(proposal)
             return
         proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
+        positions = [self._position(r) for r in cands]
         if not proposal.needs_distance:
-            self._share(proposal.query, cands[0], blocks[0])
+            self._share(proposal.query, cands[0], blocks[0], positions[0])
             return
-        self._pin([query, *blocks])
+        self._pins.pin([query, *blocks])
         job_id = next(self._job_ids)
-        self._pending[job_id] = _Pending(proposal, query, blocks, self._generation[proposal.query.req_id])
-        meta.jobs.append(Stage2Job(job_id, query.block_id, proposal.query.block_index,
-                                   [b.block_id for b in blocks], [self._position(r) for r in cands]))
+        self._pending[job_id] = _Pending(proposal, query, blocks, positions, self._generation[proposal.query.req_id])
+        meta.jobs.append(Stage2Job(job_id, adapter.block_id(query), proposal.query.block_index,
+                                   [adapter.block_id(b) for b in blocks], positions))
 
     def _position(self, ref: BlockRef) -> int:
         """The block index the KV under ``ref`` was written at (differs once it is shared)."""
         return self._written_at.get(ref.req_id, {}).get(ref.block_index, ref.block_index)
-
-    def _sole_owner(self, block: Any) -> bool:
-        """Only its request holds ``block``; every other reference is one of our pins.
-
-        NOTE: a block pinned as another job's candidate may still be shared away: the pin
-        keeps it allocated with its exact KV, and if that job picks it, it takes a real
-        reference to that exact content.
-        """
-        return block.ref_cnt == 1 + self._pins.get(block.block_id, 0)
-
-    def _pin(self, blocks: list[Any]) -> None:
-        """Hold blocks until a decision so they cannot be reallocated and overwritten."""
-        self._pool.touch(blocks)
-        for b in blocks:
-            self._pins[b.block_id] = self._pins.get(b.block_id, 0) + 1
-
-    def _unpin(self, blocks: list[Any]) -> None:
-        for b in blocks:
-            left = self._pins[b.block_id] - 1
-            if left:
-                self._pins[b.block_id] = left
-            else:
-                del self._pins[b.block_id]
-        self._pool.free_blocks(blocks)
-        for b in blocks:
-            if b.block_id in self._released and b.ref_cnt == 0:
-                self._released.discard(b.block_id)
-                self.stats.freed_blocks += 1
 
     def _drop(self, proposal: Proposal) -> None:
         """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
@@ -243,28 +203,34 @@ class SchedulerSide:
         if ref.block_index >= len(blocks):
             return None
         block = blocks[ref.block_index]
-        return None if block.is_null else block
+        return None if adapter.is_null(block) else block
 
     def _still_valid(self, pending: _Pending) -> bool:
         ref = pending.proposal.query
         request = self.requests.get(ref.req_id)
         if request is None or self._generation.get(ref.req_id) != pending.generation:
             return False
-        if request.num_preemptions != pending.generation:
+        if adapter.request_view(request).num_preemptions != pending.generation:
             return False
         blocks = adapter.request_blocks(self._manager, ref.req_id)
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block
-                and self._sole_owner(pending.query_block))
+                and self._pins.sole_owner(pending.query_block))
 
-    def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any) -> None:
-        self._released.discard(target_block.block_id)  # a released block that is re-used is not freed
+    def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any, target_position: int) -> None:
+        self._pins.taken(target_block)
         old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
-        if old.ref_cnt == 0:
-            self.stats.freed_blocks += 1
-        else:
-            self._released.add(old.block_id)
-        self._remaps.append(Remap(query.req_id, query.block_index, target_block.block_id, old.block_id))
-        self._written_at.setdefault(query.req_id, {})[query.block_index] = self._position(target_ref)
+        self._pins.dropped(old)
+        self._remaps.append(Remap(query.req_id, query.block_index, adapter.block_id(target_block),
+                                  adapter.block_id(old)))
+        self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
+        if self._caching and query.req_id not in self.hashed_at_first_share:
+            if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:
+                del self.hashed_at_first_share[next(iter(self.hashed_at_first_share))]
+            if self.keep_prefix_hashing:
+                self.hashed_at_first_share[query.req_id] = adapter.num_hashed_blocks(self._manager, query.req_id)
+            else:
+                self.hashed_at_first_share[query.req_id] = adapter.stop_prefix_caching(self._manager, query.req_id)
+                self.stats.prefix_caching_stopped += 1
         self.policy.on_shared(query, target_ref)
 
     def _forget(self, req_id: str) -> None:
@@ -274,29 +240,28 @@ class SchedulerSide:
             self._generation.pop(req_id, None)
             self._seen_full.pop(req_id, None)
         self._written_at.pop(req_id, None)
+        # NOTE: vLLM re-admits it with hashing on again (exact blocks, recomputed): a new share
+        # must stop it again.
+        self.hashed_at_first_share.pop(req_id, None)
 
     def outstanding_pins(self) -> int:
-        return len(self._pending)
+        return len(self._pins) if self._pins is not None else 0
 
     def report(self) -> dict[str, Any]:
         s, p = self.stats, self.policy.stats
-        steps = max(s.steps, 1)
+        steps = max(self.steps.steps, 1)
         return {
+            **self.steps.report(),
             "affected_ratio": p.affected_ratio,
             "full_blocks": p.full_blocks,
             "shared_blocks": p.shared_blocks,
-            "freed_blocks": s.freed_blocks,
-            "peak_kv_blocks": s.peak_kv_blocks,
-            "num_preemptions": s.num_preemptions,
-            "mean_running_requests": s.mean_running_requests,
-            "kv_blocks_per_running": s.kv_blocks_per_running,
-            "engine_steps": s.steps,
+            "freed_blocks": self._pins.freed_blocks if self._pins is not None else 0,
             "stage1_candidates": p.stage1_candidates,
             "stage2_candidates": p.stage2_candidates,
             "matches": p.matches,
             "dropped_stale": s.dropped_stale,
-            "stage1_ms_per_step": 1e3 * s.stage1_s / steps,
-            "stage2_ms_per_step": 1e3 * s.stage2_s / steps,
+            "prefix_caching_stopped": s.prefix_caching_stopped,
+            "stage1_ms_per_step": 1e3 * p.stage1_s / steps,
+            "stage2_ms_per_step": 1e3 * p.stage2_s / steps,
             "remap_ms_per_step": 1e3 * s.remap_s / steps,
-            "step_ms": 1e3 * s.step_wall_s / steps,
         }

@@ -19,15 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memshare.bench import BenchConfig, Events, add_ratios, quality_vs
+from memshare.bench import BenchConfig, Events
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
-from memshare.experiments.grid import ABLATE_POLICIES, DEFAULT_PAIRS, check_pair, format_pairs, grid_points, pareto_front
-from memshare.results import SCHEMA_VERSION, RunDir, write_json
+from memshare.experiments.grid import (
+    ABLATE_POLICIES,
+    DEFAULT_PAIRS,
+    check_pair,
+    format_pairs,
+    grid_points,
+    pareto_front,
+)
+from memshare.results import SCHEMA_VERSION, write_json
 
+# What a point keeps of its run (run_bench adds ratios and quality against the dense reference).
 POINT_KEYS = ("accuracy", "num_correct", "num_graded", "affected_ratio", "shared_blocks", "freed_blocks",
               "requests_per_s", "output_tokens_per_s", "peak_kv_blocks", "num_preemptions", "mean_running_requests",
-              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir")
+              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir",
+              "engine_steps", "speedup_vs_dense", "requests_speedup_vs_dense", "concurrency_gain",
+              "steps_speedup_vs_dense", "ideal_gain", "bound_achieved", "ideal_gain_achieved",
+              "concurrency_gain_achieved", "loop_or_cap_share", "same_answer_as_dense", "mean_common_prefix",
+              "identical_to_dense")
 
 
 @dataclass(frozen=True)
@@ -83,20 +95,21 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
     runs_dir = str(cfg.out_dir / "runs")
     grid = grid_points(cfg.pairs, cfg.encoders, cfg.metrics, cfg.distances)
 
-    def one(policy: str, label: str, sharing) -> dict[str, Any]:
+    def one(policy: str, label: str, sharing, g: dict[str, Any]) -> dict[str, Any]:
         call = dataclasses.replace(cfg.bench, policies=(policy,), sharing=sharing, out=runs_dir)
-        return bench.run_bench(call, _relabel(emit, label))[0]
+        run = bench.run_bench(call, _relabel(emit, label), reference=dense)[0]
+        return {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
 
     dense = None
     if "dense" in cfg.policies:
         emit("status", {"message": "dense reference: run once, shared by every point"})
-        dense = _point(one("dense", "", cfg.bench.sharing), {"label": "dense"}, None, "dense")
+        dense = one("dense", "", cfg.bench.sharing, {"label": "dense"})
     points = [dense] if dense else []
     for i, g in enumerate(grid, 1):
         emit("status", {"message": f"point {i}/{len(grid)}: step/block {g['label']}"})
         sharing = cfg.bench.sharing.replace(**{k: g[k] for k in ("step_threshold", "block_threshold", "encoder",
                                                                   "metric", "distance")})
-        ms = _point(one("memshare", g["label"], sharing), g, dense, "memshare")
+        ms = one("memshare", g["label"], sharing, g)
         points.append(ms)
         if "random" not in cfg.policies:
             continue
@@ -104,7 +117,7 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
             emit("status", {"message": f"{g['label']}: memshare reported no affected ratio; random skipped"})
             continue
         rate = min(1.0, float(ms["affected_ratio"]))
-        rnd = _point(one("random", g["label"], sharing.replace(random_rate=rate)), g, dense, "random")
+        rnd = one("random", g["label"], sharing.replace(random_rate=rate), g)
         points.append({**rnd, "random_rate": rate})
     front = pareto_front(points)
     on_front = {id(p) for p in front}
@@ -120,15 +133,6 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
               "written": str(out / "ablation.json")}
     write_json(out / "ablation.json", result)
     return result
-
-
-def _point(run: dict[str, Any], g: dict[str, Any], dense: dict[str, Any] | None, policy: str) -> dict[str, Any]:
-    p = {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
-    reference = RunDir(Path(dense["run_dir"])).load_samples() if dense else []
-    p.update(quality_vs(RunDir(Path(run["run_dir"])).load_samples(), reference))
-    base = dense or (p if policy == "dense" else None)
-    add_ratios({"point": p, **({"dense": base} if base else {})})
-    return p
 
 
 def _relabel(emit: Events, label: str) -> Events:

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memshare.bench.config import ALL_POLICIES
 from memshare.errors import UserError
 from memshare.experiments.runs import load_runs
 from memshare.results import read_json
 
 BASELINE_SCHEMA = 1
-# NOTE: the same names as memshare.bench.ALL_POLICIES (not imported: it pulls in torch).
-POLICIES = ("vanilla", "dense", "random", "memshare")
+POLICIES = ALL_POLICIES
 METRICS = ("accuracy", "num_correct", "num_graded", "requests_speedup_vs_dense", "speedup_vs_dense",
            "output_tokens_per_s", "requests_per_s", "wall_s", "affected_ratio", "shared_blocks", "freed_blocks",
            "leaked_blocks", "peak_kv_blocks", "num_preemptions", "mean_running_requests", "mean_output_tokens",

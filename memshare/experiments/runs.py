@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from memshare.bench.metrics import accuracy, quality_vs, ratios
 from memshare.errors import UserError
-from memshare.results import SCHEMA_VERSION, read_json
+from memshare.results import SCHEMA_VERSION, read_json, read_samples
 
 RUN_FILES = "config.json, samples.jsonl and metrics.json"
 # Config fields that define the workload: a dense run is a valid reference only if these match.
@@ -45,29 +46,6 @@ def expand_run_dirs(paths: list[str | Path]) -> list[Path]:
     return list(unique.values())
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """Complete, unique sample rows of ``samples.jsonl``; the file is never rewritten."""
-    if not path.exists():
-        return []
-    pieces = path.read_text(encoding="utf-8").split("\n")
-    rows, seen = [], set()
-    # NOTE: the last piece has no newline: empty, or a torn write of a killed run (bench drops it too).
-    for n, line in enumerate(pieces[:-1], 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path} line {n}: expected a JSON object")
-        key = (str(row.get("problem_id")), row.get("sample_index", 0))
-        if key not in seen:
-            seen.add(key)
-            rows.append(row)
-    return rows
-
-
 def load_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(run, config)``: the run's metrics with recomputed accuracy and ``run_dir``; its config."""
     config = read_json(path / "config.json")
@@ -83,10 +61,9 @@ def load_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     run = {**metrics, "run_dir": str(path)}
     for key in ("policy", "dataset", "model"):
         run.setdefault(key, config.get(key))
-    graded = [r for r in read_samples(path / "samples.jsonl") if "correct" in r]
-    if graded:
-        n_correct = sum(1 for r in graded if r["correct"] is True)
-        run.update(num_graded=len(graded), num_correct=n_correct, accuracy=n_correct / len(graded))
+    graded = accuracy(read_samples(path / "samples.jsonl")[0])
+    if graded["num_graded"]:
+        run.update(graded)
     return run, config
 
 
@@ -103,7 +80,8 @@ def workload_key(config: dict[str, Any]) -> str:
 
 
 def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> None:
-    """Throughput ratios against the dense (else vanilla) run of the same workload, if one was given."""
+    """Ratios and free-running quality (``memshare.bench.metrics``) against the dense (else
+    vanilla) run of the same workload, if one was given."""
     refs: dict[tuple[str, str], dict[str, Any]] = {}
     for run, config in zip(runs, configs):
         if run.get("policy") in REFERENCE_POLICIES:
@@ -112,7 +90,6 @@ def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> N
         key = workload_key(config)
         ref = refs.get(("dense", key)) or refs.get(("vanilla", key))
         run["dense_run_dir"] = ref["run_dir"] if ref else None
-        for metric, name in (("output_tokens_per_s", "speedup_vs_dense"), ("requests_per_s", "requests_speedup_vs_dense")):
-            base = ref.get(metric) if ref else None
-            value = run.get(metric)
-            run[name] = value / base if base and isinstance(value, (int, float)) else None
+        run.update(ratios(run, ref, refs.get(("vanilla", key))))
+        reference = read_samples(Path(ref["run_dir"]) / "samples.jsonl")[0] if ref else []
+        run.update(quality_vs(read_samples(Path(run["run_dir"]) / "samples.jsonl")[0], reference))

@@ -13,7 +13,8 @@ from memshare_cli.errors import clean_errors, fail
 COLUMNS = [("policy", "policy", None), ("step/block", "label", None), ("rate", "random_rate", "{:.3f}"),
            ("acc", "accuracy", "{:.1%}"), ("affected", "affected_ratio", "{:.1%}"),
            ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
-           ("x running", "concurrency_gain", "{:.2f}"), ("bound", "ideal_gain", "{:.2f}"), ("req/s", "requests_per_s", "{:.3f}"),
+           ("x running", "concurrency_gain", "{:.2f}"), ("bound", "ideal_gain", "{:.2f}"),
+           ("steps x dense", "steps_speedup_vs_dense", "{:.2f}"), ("req/s", "requests_per_s", "{:.3f}"),
            ("KV/req", "kv_blocks_per_running", "{:.1f}"),
            ("preempt", "num_preemptions", "{}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
            ("=dense ans", "same_answer_as_dense", "{:.0%}"), ("prefix", "mean_common_prefix", "{:.0f}"),
@@ -87,10 +88,6 @@ def ablate(
 
 
 def _row(p: dict[str, Any]) -> dict[str, str]:
-    def cell(k: str, fmt: str | None) -> str:
-        v = p.get(k)
-        if fmt is None:
-            return ("*" if v else "") if isinstance(v, bool) else str(v)
-        return "-" if v is None else fmt.format(v)
+    from memshare_cli.render import cell
 
-    return {k: cell(k, fmt) for _, k, fmt in COLUMNS}
+    return {k: cell(p.get(k), fmt) for _, k, fmt in COLUMNS}

@@ -32,6 +32,7 @@ def analyze(
     distance: Annotated[str, typer.Option(help="Fidelity: Stage-2 tensors: kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
     share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
+    same_step: Annotated[bool, typer.Option(help="Also match earlier blocks of the block's own reasoning step.")] = False,
     free_running: Annotated[int, typer.Option(help="Fidelity: prompts generated free-running per setting (0: none).")] = 2,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     out: Annotated[Optional[str], typer.Option(
@@ -54,7 +55,8 @@ def analyze(
                         block_size=block_size, step_thresholds=_floats(step_thresholds, "--step-thresholds"),
                         block_thresholds=_floats(block_thresholds, "--block-thresholds"), out=out, fidelity=fidelity,
                         policies=tuple(p.strip() for p in policies.split(",") if p.strip()), distance=distance,
-                        share_delay_blocks=share_delay, min_gap_blocks=min_gap, free_running=free_running,
+                        share_delay_blocks=share_delay, min_gap_blocks=min_gap, same_step=same_step,
+                        free_running=free_running,
                         threads=threads, force=force)
     from memshare_cli.render import console, err_console
 
@@ -81,7 +83,9 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 
 
 def _f(x: Any, fmt: str = "{:.2f}") -> str:
-    return "-" if x is None else fmt.format(x)
+    from memshare_cli.render import cell
+
+    return cell(x, fmt)
 
 
 def _premise_tables(r: dict[str, Any], console) -> None:

@@ -10,7 +10,6 @@ import typer
 from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
-_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512}
 Policy = Annotated[Optional[str], typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare [default: dense,memshare].")]
 
 
@@ -23,10 +22,10 @@ def bench(
     answer_field: o.AnswerField = None,
     id_field: o.IdField = None,
     limit: o.Limit = None,
-    samples: o.Samples = 1,
+    samples: Annotated[Optional[int], typer.Option(help="Samples per problem (seeds seed..seed+n-1) [default: 1].")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Generated tokens per sample, at most [default: 512].")] = None,
-    temperature: o.Temperature = 0.0,
-    top_p: o.TopP = 1.0,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; 0 = greedy [default: 0].")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass in (0, 1] [default: 1].")] = None,
     seed: o.Seed = 0,
     block_size: o.BlockSize = 32,
     kv_blocks: o.KVBlocks = None,
@@ -43,10 +42,15 @@ def bench(
     share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
+    same_step: Annotated[bool, typer.Option(help="Also match earlier blocks of the block's own reasoning step.")] = False,
+    share_siblings: Annotated[bool, typer.Option(help="Match the same-position block of earlier samples of the "
+                                                 "same prompt (--samples n).")] = True,
+    prefix_caching: Annotated[bool, typer.Option(help="vLLM prefix caching, for every policy (vLLM's default: on).")] = True,
     repeats: Annotated[Optional[int], typer.Option(help="Run every policy N times, alternating; report medians [default: 1].")] = None,
-    suite: Annotated[Optional[str], typer.Option(help="Preset workload: 'throughput' = memory-bound run of "
-                                                 "vanilla,dense,random,memshare on 32 MATH-500 prompts, "
-                                                 "--kv-blocks 96, 3 alternating repeats (explicit options win).")] = None,
+    suite: Annotated[Optional[str], typer.Option(help="Preset workload (explicit options win). 'throughput': "
+                                                 "vanilla,dense,random,memshare on 32 MATH-500 prompts, --kv-blocks 96, "
+                                                 "3 alternating repeats. 'samples': 8 prompts x 4 samples at "
+                                                 "temperature 0.6, top-p 0.95, --kv-blocks 96.")] = None,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,
@@ -57,35 +61,24 @@ def bench(
     With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
     MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
     """
-    from memshare.bench import SUITES, BenchConfig, run_bench
-
-    if suite is not None:
-        if suite not in SUITES:
-            fail(f"unknown suite {suite!r}: use one of {', '.join(SUITES)}")
-        preset = SUITES[suite]
-        # Options the user left out take the preset's value; explicit ones win.
-        limit = preset["limit"] if limit is None else limit
-        kv_blocks = preset["kv_blocks"] if kv_blocks is None else kv_blocks
-        policy = preset["policy"] if policy is None else policy
-        repeats = preset["repeats"] if repeats is None else repeats
-        max_tokens = preset["max_tokens"] if max_tokens is None else max_tokens
-    limit = _DEFAULTS["limit"] if limit is None else limit
-    policy = _DEFAULTS["policy"] if policy is None else policy
-    repeats = _DEFAULTS["repeats"] if repeats is None else repeats
-    max_tokens = _DEFAULTS["max_tokens"] if max_tokens is None else max_tokens
+    from memshare.bench import BenchConfig, resolve_options, run_bench
     from memshare.core.config import MemShareConfig
     from memshare.data import FieldMap
 
+    opt = resolve_options(suite, dict(limit=limit, kv_blocks=kv_blocks, policy=policy, repeats=repeats,
+                                      max_tokens=max_tokens, samples=samples, temperature=temperature, top_p=top_p))
     sharing = MemShareConfig(block_size=block_size, step_threshold=step_threshold, block_threshold=block_threshold,
                              distance=distance, metric=metric, encoder=encoder, max_candidates=max_candidates,
                              random_rate=random_rate, share_delay_blocks=share_delay, min_gap_blocks=min_gap,
-                             cross_request=cross_request, seed=seed)
+                             cross_request=cross_request, same_step=same_step, share_siblings=share_siblings,
+                             seed=seed)
     cfg = BenchConfig(model=model, dataset=dataset, data_file=data_file,
-                      fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
-                      max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, block_size=block_size,
-                      kv_blocks=kv_blocks, max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
-                      policies=tuple(p.strip() for p in policy.split(",") if p.strip()), sharing=sharing,
-                      out=out, force=force, repeats=repeats)
+                      fields=FieldMap(problem_field, answer_field, id_field), limit=opt["limit"],
+                      samples=opt["samples"], max_tokens=opt["max_tokens"], temperature=opt["temperature"],
+                      top_p=opt["top_p"], seed=seed, block_size=block_size, kv_blocks=opt["kv_blocks"],
+                      max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
+                      policies=tuple(p.strip() for p in opt["policy"].split(",") if p.strip()), sharing=sharing,
+                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching)
     from memshare_cli.render import BenchProgress, bench_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:

@@ -46,9 +46,8 @@ def regress(
 
 
 def _row(r: dict[str, Any]) -> dict[str, str]:
-    def g(x: Any) -> str:
-        return "-" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+    from memshare_cli.render import cell
 
     return {"policy": r["policy"], "run": Path(r["run_dir"]).name if r["run_dir"] else "(no run)",
-            "metric": r["metric"], "baseline": g(r["baseline"]), "measured": g(r["measured"]),
+            "metric": r["metric"], "baseline": cell(r["baseline"], "g"), "measured": cell(r["measured"], "g"),
             "allowed": r["allowed"], "verdict": VERDICT[r["verdict"]]}

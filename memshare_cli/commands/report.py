@@ -14,12 +14,17 @@ from memshare_cli.errors import clean_errors
 RunDirs = Annotated[list[str], typer.Argument(help="Run folders, or folders holding run folders (e.g. results/).",
                                              show_default=False)]
 COLUMNS = [("run", "run", None), ("policy", "policy", None), ("acc", "accuracy", "{:.1%}"),
-           ("graded", "num_graded", "{}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
+           ("graded", "num_graded", "{}"), ("steps", "engine_steps", "{}"),
+           ("steps x vanilla", "steps_speedup_vs_vanilla", "{:.2f}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
            ("req/s", "requests_per_s", "{:.3f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
-           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("affected", "affected_ratio", "{:.1%}"),
-           ("shared", "shared_blocks", "{}"), ("peak KV", "peak_kv_blocks", "{}"),
-           ("preempt", "num_preemptions", "{}"), ("mean len", "mean_output_tokens", "{:.0f}"),
-           ("wall s", "wall_s", "{:.1f}"), ("leaked", "leaked_blocks", "{}")]
+           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("wall s", "wall_s", "{:.1f}"),
+           ("leaked", "leaked_blocks", "{}")]
+MEMORY_COLUMNS = [("run", "run", None), ("policy", "policy", None), ("affected", "affected_ratio", "{:.1%}"),
+                  ("shared", "shared_blocks", "{}"), ("running", "mean_running_requests", "{:.2f}"),
+                  ("x running", "concurrency_gain", "{:.2f}"), ("bound", "ideal_gain", "{:.2f}"),
+                  ("of bound", "bound_achieved", "{:.0%}"), ("peak KV", "peak_kv_blocks", "{}"),
+                  ("preempt", "num_preemptions", "{}"), ("mean len", "mean_output_tokens", "{:.0f}"),
+                  ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}")]
 
 
 @clean_errors
@@ -43,11 +48,15 @@ def report(
         return
     from memshare_cli.render import console, rows_table
 
-    rows_table("memshare report", [(h, k) for h, k, _ in COLUMNS], [_row(r) for r in result["runs"]])
+    for title, cols in (("memshare report: throughput", COLUMNS), ("memshare report: memory and quality",
+                                                                    MEMORY_COLUMNS)):
+        rows_table(title, [(h, k) for h, k, _ in cols], [_row(r, cols) for r in result["runs"]])
     if result["plots"]:
         console.print(f"[dim]plots: {', '.join(result['plots'])}[/dim]")
 
 
-def _row(r: dict[str, Any]) -> dict[str, str]:
+def _row(r: dict[str, Any], columns: list[tuple[str, str, str | None]]) -> dict[str, str]:
+    from memshare_cli.render import cell
+
     r = {**r, "run": Path(r["run_dir"]).name}
-    return {k: str(r.get(k)) if fmt is None else ("-" if r.get(k) is None else fmt.format(r[k])) for _, k, fmt in COLUMNS}
+    return {k: str(r.get(k)) if fmt is None else cell(r.get(k), fmt) for _, k, fmt in columns}

@@ -200,8 +200,44 @@ def test_memshare_cross_request_finds_other_request():
     trace = repeated_trace()[: 4 * BS] + [TOK[" x"]]  # no repetition inside one request
     props = simulate(pol, {"a": ([], trace), "b": ([], trace)})
     assert any(c.req_id != p.query.req_id for p in props for c in p.candidates)
-    no_cross = new_policy("memshare", cross_request=False, step_threshold=0.9)
+    no_cross = new_policy("memshare", cross_request=False, share_siblings=False, step_threshold=0.9)
     assert simulate(no_cross, {"a": ([], trace), "b": ([], trace)}) == []
+
+
+def test_siblings_of_one_prompt_offer_their_same_position_block_as_soon_as_it_is_written():
+    trace = repeated_trace()[: 4 * BS] + [TOK[" x"]]  # no repetition inside one request
+    prompt = [TOK[" x"]] * BS
+    pol = new_policy("memshare", step_threshold=0.9)  # share_siblings is on by default
+    props = simulate(pol, {"a": (prompt, trace), "b": (prompt, trace), "c": (prompt, trace)}, share_all=False)
+    by_query = {(p.query.req_id, p.query.block_index): p.candidates for p in props}
+    # Every output block of b and c; the first sibling (a) has nobody earlier to point at.
+    assert not any(r == "a" for r, _ in by_query)
+    for b in range(1, 5):
+        assert by_query[("b", b)][0] == BlockRef("a", b)
+        assert by_query[("c", b)][:2] == (BlockRef("a", b), BlockRef("b", b))
+    # Another prompt is no sibling.
+    other = new_policy("memshare", step_threshold=0.9)
+    assert simulate(other, {"a": (prompt, trace), "b": (prompt[:-1], trace)}) == []
+
+
+def test_a_removed_sibling_is_no_longer_offered():
+    trace = repeated_trace()[: 2 * BS] + [TOK[" x"]]
+    pol = new_policy("memshare", step_threshold=0.9)
+    for r in ("a", "b"):
+        pol.add_request(r, [])
+    pol.on_tokens("a", trace, 2)
+    pol.remove_request("a")
+    assert pol.on_tokens("b", trace, 2) == []
+
+
+def test_same_step_lets_a_long_step_share_before_it_ends():
+    # One step that repeats itself and never ends (no blank line, no cue).
+    loop = [TOK[" x"], TOK[" ="]] * (4 * BS)
+    plain = simulate(new_policy("memshare", step_threshold=0.9), {"r": ([], loop)})
+    assert plain == []
+    props = simulate(new_policy("memshare", step_threshold=0.9, same_step=True), {"r": ([], loop)})
+    assert props and all(c.req_id == "r" and c.block_index < p.query.block_index
+                         for p in props for c in p.candidates)
 
 
 def test_in_flight_query_is_not_a_candidate_in_the_same_call():

@@ -33,19 +33,21 @@ def chat_ids(texts: list[str]) -> list[list[int]]:
 
 def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | None, max_tokens: int = 128,
                kv_blocks: int | None = None, max_model_len: int = 1024, debug: dict[str, Any] | None = None,
-               temperature: float = 0.0, max_num_seqs: int = 256) -> tuple[list[list[int]], dict[str, Any]]:
-    """Generate; return (output token ids in prompt order, engine report)."""
+               temperature: float = 0.0, max_num_seqs: int = 256, prefix_caching: bool = True,
+               samples: int = 1) -> tuple[list[list[int]], dict[str, Any]]:
+    """Generate ``samples`` seeded samples per prompt; return (output token ids in job order:
+    prompt-major, then sample), engine report)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    samples = tmp / "samples.jsonl"
-    samples.unlink(missing_ok=True)
+    samples_path = tmp / "samples.jsonl"
+    samples_path.unlink(missing_ok=True)
     spec = {
         "engine": {"model": model_path(), "block_size": 32, "kv_blocks": kv_blocks, "max_num_seqs": max_num_seqs,
-                   "max_model_len": max_model_len, "seed": 0},
+                   "max_model_len": max_model_len, "seed": 0, "prefix_caching": prefix_caching},
         "policy": policy.to_dict() if policy else None,
         "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0},
-        "jobs": [{"key": f"p{i}", "problem_id": f"p{i}", "sample_index": 0, "prompt_token_ids": ids}
-                 for i, ids in enumerate(prompts)],
-        "samples_path": str(samples),
+        "jobs": [{"key": f"p{i}#{k}", "problem_id": f"p{i}", "sample_index": k, "prompt_token_ids": ids}
+                 for i, ids in enumerate(prompts) for k in range(samples)],
+        "samples_path": str(samples_path),
         "debug": debug or {},
     }
     spec_path = tmp / "spec.json"
@@ -57,5 +59,6 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
     done = [e for e in events if e.get("event") == "done"]
     if proc.returncode != 0 or not done:
         raise AssertionError(f"engine run failed ({proc.returncode}): {events[-1:] or proc.stderr[-2000:]}")
-    rows = {r["problem_id"]: r for r in map(json.loads, samples.read_text().splitlines())}
-    return [rows[f"p{i}"]["output_token_ids"] for i in range(len(prompts))], done[0]["report"]
+    rows = {(r["problem_id"], r["sample_index"]): r for r in map(json.loads, samples_path.read_text().splitlines())}
+    return ([rows[(f"p{i}", k)]["output_token_ids"] for i in range(len(prompts)) for k in range(samples)],
+            done[0]["report"])

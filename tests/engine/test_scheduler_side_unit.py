@@ -99,7 +99,7 @@ def test_a_shared_entry_is_measured_at_the_position_its_kv_was_written():
     job = step(side, policy, Proposal(BlockRef("r", 3), (BlockRef("r", 2),), True), accept=True)
     assert job.candidate_block_ids == [11] and job.candidate_block_indices == [1]
     assert pool.blocks[11].ref_cnt == 3 and pool.blocks[12].ref_cnt == 0 and pool.blocks[13].ref_cnt == 0
-    assert side.stats.freed_blocks == 2
+    assert side.report()["freed_blocks"] == 2
 
 
 def test_positions_are_forgotten_with_the_request():

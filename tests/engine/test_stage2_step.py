@@ -13,7 +13,7 @@ from memshare.core.stage2 import Stage2Partials, block_positions, finish, stage2
 from memshare.engine.kv_reader import KVCacheFacts, LayerFacts, make_kv_reader
 from memshare.engine.messages import MemShareWorkerMeta, Stage2Job
 from memshare.engine.stage2_step import Stage2Step, plan_step
-from tests.engine.kv_views import GPU_LAYOUTS, build_views, fill_as_gpu_backends
+from tests.engine.kv_views import GPU_LAYOUTS, build_views
 
 BS, H, D, L, NUM_BLOCKS = 16, 4, 16, 3, 24
 ROPE = RopeSpec(1.0 / 10000 ** (torch.arange(0, D, 2).float() / D))

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memshare import bench
+from memshare.bench.metrics import ratios
 from memshare.errors import UserError
 from memshare.experiments.grid import DEFAULT_PAIRS, grid_points, pareto_front, parse_choices, parse_pairs
 from memshare_cli.main import app
@@ -76,7 +77,7 @@ class FakeBench:
         self.calls: list[bench.BenchConfig] = []
         self.leak = leak
 
-    def __call__(self, cfg, on_event=None):
+    def __call__(self, cfg, on_event=None, reference=None):
         self.calls.append(cfg)
         (policy,) = cfg.policies
         s = cfg.sharing
@@ -90,8 +91,11 @@ class FakeBench:
                      requests_per_s=1.2, output_tokens_per_s=110.0, leaked_blocks=int(self.leak))
         else:
             m = dict(accuracy=0.3, affected_ratio=s.random_rate, requests_per_s=1.1, output_tokens_per_s=105.0)
-        return [{"policy": policy, "run_dir": f"{cfg.out}/{policy}-{s.step_threshold}-{s.block_threshold}",
-                 "leaked_blocks": 0, **m}]
+        row = {"policy": policy, "run_dir": f"{cfg.out}/{policy}-{s.step_threshold}-{s.block_threshold}",
+               "leaked_blocks": 0, **m}
+        # As run_bench does: ratios against the dense run of this call, else the reference.
+        row.update(ratios(row, row if policy == "dense" else reference, None))
+        return [row]
 
 
 @pytest.fixture

@@ -66,3 +66,32 @@ def test_medians_over_repeats():
     runs = [{"policy": "dense", "run_dir": f"r{i}", "requests_per_s": v, "ok": True} for i, v in enumerate([3.0, 1.0, 2.0])]
     s = summarize_repeats(runs)
     assert s["requests_per_s"] == 2.0 and s["repeats"] == 3 and s["run_dirs"] == ["r0", "r1", "r2"] and s["ok"] is True
+
+
+def test_suite_presets_fill_only_what_the_user_left_out():
+    from memshare.bench import OPTION_DEFAULTS, SUITES, resolve_options
+    from memshare.errors import UserError
+
+    given = {k: None for k in OPTION_DEFAULTS}
+    plain = resolve_options(None, given)
+    assert plain == OPTION_DEFAULTS
+    samples = resolve_options("samples", {**given, "temperature": 0.0})
+    assert samples["samples"] == 4 and samples["top_p"] == 0.95 and samples["limit"] == 8
+    assert samples["temperature"] == 0.0  # explicit wins, even when it equals the default
+    assert resolve_options("throughput", given)["repeats"] == SUITES["throughput"]["repeats"]
+    with pytest.raises(UserError, match="unknown suite"):
+        resolve_options("nope", given)
+
+
+def test_steps_speedup_is_against_vanilla_and_bound_achieved_is_the_share_of_the_possible_gain():
+    from memshare.bench.metrics import add_ratios
+
+    runs = {"vanilla": {"engine_steps": 300, "mean_running_requests": 4.0},
+            "dense": {"engine_steps": 300, "mean_running_requests": 4.0},
+            "memshare": {"engine_steps": 200, "mean_running_requests": 5.0, "affected_ratio": 0.5}}
+    add_ratios(runs)
+    m = runs["memshare"]
+    assert m["steps_speedup_vs_vanilla"] == pytest.approx(1.5) and m["steps_speedup_vs_dense"] == pytest.approx(1.5)
+    assert m["ideal_gain"] == pytest.approx(2.0) and m["concurrency_gain"] == pytest.approx(1.25)
+    assert m["bound_achieved"] == pytest.approx(0.25)
+    assert runs["vanilla"]["steps_speedup_vs_vanilla"] == 1.0 and runs["vanilla"]["bound_achieved"] is None

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_exp_helpers import snapshot, write_run
 from typer.testing import CliRunner
 
 from memshare.experiments.regress import POLICIES, load_baseline, parse_baseline
 from memshare_cli.main import app
-from test_exp_helpers import snapshot, write_run
 
 REPO = Path(__file__).resolve().parents[2]
 

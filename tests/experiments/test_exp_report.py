@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_exp_helpers import snapshot, write_run
 from typer.testing import CliRunner
 
 from memshare_cli.main import app
-from test_exp_helpers import snapshot, write_run
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def test_serve_binds_loopback_and_loads_the_backend():
     assert "--host 127.0.0.1" in res.output
     assert "--worker-cls memshare.engine.worker.MemShareWorker" in res.output
     assert '"kv_connector": "MemShareConnector"' in res.output
-    assert "--no-async-scheduling" in res.output and "--no-enable-prefix-caching" in res.output
+    assert "--no-async-scheduling" in res.output and "--enable-prefix-caching" in res.output
 
 
 def test_serve_vanilla_has_no_backend():

@@ -32,6 +32,7 @@ class RequestState:
     prompt_len: int
     first_block: int  # first block made only of output tokens
     next_block: int  # next block to test for eligibility
+    prompt_key: int = 0  # equal for requests with the same prompt (siblings of --samples n)
     num_full_blocks: int = 0
 
 
@@ -44,6 +45,7 @@ class BlockPolicy(SharingPolicy):
         super().__init__(config)
         self._reqs: dict[str, RequestState] = {}
         self._in_flight: dict[str, set[int]] = {}
+        self._siblings: dict[int, list[str]] = {}  # prompt key -> requests, in arrival order
 
     @property
     def num_requests(self) -> int:
@@ -54,7 +56,9 @@ class BlockPolicy(SharingPolicy):
             raise ValueError(f"request {req_id!r} was added twice (remove it first)")
         prompt_len = len(prompt_token_ids)
         first = -(-prompt_len // self.config.block_size)
-        self._reqs[req_id] = RequestState(prompt_len, first, first)
+        key = hash(tuple(prompt_token_ids))
+        self._reqs[req_id] = RequestState(prompt_len, first, first, key)
+        self._siblings.setdefault(key, []).append(req_id)
         self._on_add(req_id, prompt_len, first)
 
     def on_tokens(self, req_id: str, token_ids: Sequence[int], num_full_blocks: int) -> list[Proposal]:
@@ -92,9 +96,28 @@ class BlockPolicy(SharingPolicy):
         self._release(query)
 
     def remove_request(self, req_id: str) -> None:
-        if self._reqs.pop(req_id, None) is not None:
+        req = self._reqs.pop(req_id, None)
+        if req is not None:
             self._in_flight.pop(req_id, None)
+            group = self._siblings[req.prompt_key]
+            group.remove(req_id)
+            if not group:
+                del self._siblings[req.prompt_key]
             self._on_remove(req_id)
+
+    def sibling_blocks(self, req_id: str, block: int) -> list[BlockRef]:
+        """Block ``block`` of each earlier request with the same prompt whose KV there is written.
+
+        NOTE: only *earlier* siblings (arrival order), so two queries never point at each other
+        and siblings that fill a block in the same step all point at the first one's block.
+        """
+        out = []
+        for other in self._siblings[self._reqs[req_id].prompt_key]:
+            if other == req_id:
+                break
+            if self._reqs[other].num_full_blocks > block:
+                out.append(BlockRef(other, block))
+        return out
 
     @abstractmethod
     def propose(self, req_id: str, req: RequestState, block: int) -> Proposal | None:

@@ -2,7 +2,8 @@
 
 Per request, a ``StepTracker`` cuts the output into steps; finished steps go into the Stage-1
 index and finished output blocks into its block store. Each eligible block is queried once:
-its Stage-1 candidates become a ``Proposal`` with ``needs_distance=True``; the engine measures
+its Stage-1 candidates (led by the same-position blocks of earlier requests with the same
+prompt, with ``share_siblings``) become a ``Proposal`` with ``needs_distance=True``; the engine measures
 Stage 2 (``memshare.core.stage2``) and ``decide`` accepts the closest candidate at or below
 ``block_threshold``.
 """
@@ -61,6 +62,10 @@ class MemSharePolicy(BlockPolicy):
         # visited in order and a block only becomes a candidate once committed, so two
         # queries never point at each other.
         candidates = self.stage1.candidates(req_id, block, {req_id: self._in_flight.get(req_id, set())})
+        if self.config.share_siblings:
+            siblings = self.sibling_blocks(req_id, block)
+            if siblings:
+                candidates = (siblings + [c for c in candidates if c not in siblings])[: self.config.max_candidates]
         self.stats.stage1_queries += 1
         self.stats.stage1_candidates += len(candidates)
         if not candidates:

@@ -54,7 +54,7 @@ class RandomPolicy(BlockPolicy):
             return None
         for _ in range(_TRIES):
             k = self._rng.randrange(total)
-            for r, first, n in ranges:
+            for r, first, n in ranges:  # noqa: B007 (the loop stops at the drawn range; used below)
                 if k < n:
                     break
                 k -= n

@@ -1,0 +1,98 @@
+"""``memshare bench`` settings: the policy list, preset suites and the validated ``BenchConfig``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memshare.core.config import MemShareConfig
+from memshare.data import FieldMap
+from memshare.errors import UserError
+
+# The one list of policies a benchmark can run. ``vanilla`` is plain vLLM (no backend).
+ALL_POLICIES = ("vanilla", "dense", "random", "memshare")
+# Run order: memshare before random, which is matched to memshare's measured affected ratio.
+RUN_ORDER = ("vanilla", "dense", "memshare", "random")
+# Preset workloads for `memshare bench --suite NAME`.
+SUITES = {
+    "throughput": {"limit": 32, "kv_blocks": 96, "policy": "vanilla,dense,random,memshare", "repeats": 3,
+                   "max_tokens": 512},
+    # avg@k-style sampling: siblings of one prompt share its prefix (vanilla: prefix caching) and,
+    # with MemShare, same-position blocks; the pool makes vanilla preempt.
+    "samples": {"limit": 8, "samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 512, "kv_blocks": 96,
+                "policy": "vanilla,dense,random,memshare", "repeats": 1},
+}
+
+
+# What an option left out (None) becomes when no suite sets it.
+OPTION_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512,
+                   "samples": 1, "temperature": 0.0, "top_p": 1.0}
+
+
+def resolve_options(suite: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """Options for ``BenchConfig``: what the user gave wins, then the suite's preset, then defaults.
+
+    ``given`` maps option names to the user's value, None where the option was left out.
+    """
+    if suite is not None and suite not in SUITES:
+        raise UserError(f"unknown suite {suite!r}: use one of {', '.join(SUITES)}")
+    preset = SUITES.get(suite, {}) if suite else {}
+    out = dict(given)
+    for key, default in OPTION_DEFAULTS.items():
+        if out.get(key) is None:
+            out[key] = preset.get(key, default)
+    return out
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str = "smollm2-135m"
+    dataset: str = "math500"
+    data_file: str | None = None
+    fields: FieldMap = FieldMap()
+    limit: int | None = 16
+    samples: int = 1
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    block_size: int = 32
+    kv_blocks: int | None = None
+    max_num_seqs: int = 256
+    tensor_parallel_size: int = 1
+    policies: tuple[str, ...] = ("dense", "memshare")
+    sharing: MemShareConfig = field(default_factory=MemShareConfig)
+    out: str = "results"
+    force: bool = False
+    dtype: str = "auto"
+    repeats: int = 1
+    prefix_caching: bool = True
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise UserError(f"--samples must be at least 1, got {self.samples}")
+        if self.max_tokens < 1:
+            raise UserError(f"--max-tokens must be at least 1, got {self.max_tokens}")
+        if not 0.0 <= self.top_p <= 1.0 or self.top_p == 0.0:
+            raise UserError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise UserError(f"--temperature must be >= 0, got {self.temperature}")
+        if self.block_size <= 0 or self.block_size % 16:
+            raise UserError(f"--block-size must be a positive multiple of 16 (32 on CPU), got {self.block_size}")
+        if self.repeats < 1:
+            raise UserError(f"--repeats must be at least 1, got {self.repeats}")
+        if self.max_num_seqs < 1:
+            raise UserError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
+        bad = [p for p in self.policies if p not in ALL_POLICIES]
+        if bad or not self.policies:
+            raise UserError(f"unknown policy {', '.join(bad) or '(none)'}: use a comma list of {', '.join(ALL_POLICIES)}")
+
+
+Events = Callable[[str, dict[str, Any]], None]
+
+
+def config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["sharing"] = cfg.sharing.to_dict()
+    return d

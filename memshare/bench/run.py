@@ -1,0 +1,178 @@
+"""``memshare bench``: generate with each policy on the same prompts, grade, and compare.
+
+Each policy runs in a child process (``memshare.engine.batch``, spoken to through
+``memshare.engine.protocol``); this module never imports vLLM, so bad input fails fast and
+cleanly. Samples land in the run folder as they finish; a rerun resumes. When both
+``memshare`` and ``random`` are asked for, ``memshare`` runs first and ``random`` is matched to
+its measured affected ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from memshare.bench.config import RUN_ORDER, BenchConfig, Events
+from memshare.bench.metrics import add_quality_vs_dense, add_ratios, run_metrics, summarize_repeats
+from memshare.core.config import MemShareConfig
+from memshare.data import Problem, load_problems
+from memshare.errors import UserError
+from memshare.results import RunDir, run_name, write_json
+
+
+def run_bench(cfg: BenchConfig, on_event: Events | None = None,
+              reference: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Run every policy in ``cfg.policies``; return one result dict per policy.
+
+    ``reference``: a dense result of the same workload from an earlier call (``memshare
+    ablate``), used for ratios and quality when ``cfg.policies`` has no dense run.
+    """
+    from memshare.models import resolve_model
+
+    emit = on_event or (lambda kind, data: None)
+    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields, seed=cfg.seed)
+    model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
+    prompts = _tokenize(model_path, problems)
+    max_prompt = max(len(p) for p in prompts.values())
+    max_model_len = -(-(max_prompt + cfg.max_tokens) // cfg.block_size) * cfg.block_size
+    if cfg.kv_blocks is not None:
+        need = max_model_len // cfg.block_size + 1
+        if cfg.kv_blocks < need:
+            raise UserError(f"--kv-blocks {cfg.kv_blocks} cannot hold one request of {max_model_len} tokens "
+                            f"({need} blocks of {cfg.block_size} needed): raise it or lower --max-tokens")
+    order = sorted(cfg.policies, key=RUN_ORDER.index)
+    reps: dict[str, list[dict[str, Any]]] = {p: [] for p in order}
+    # NOTE: repeats alternate policies (d m r, d m r, ...) so machine noise hits all alike.
+    for rep in range(cfg.repeats):
+        for policy in order:
+            sharing = _policy_config(cfg, policy, {p: v[0] for p, v in reps.items() if v})
+            reps[policy].append(_run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len,
+                                         emit, rep))
+    results = {p: summarize_repeats(v) for p, v in reps.items()}
+    baselines = {"dense": reference} if reference is not None and "dense" not in results else {}
+    add_ratios({**baselines, **results})
+    add_quality_vs_dense(results, reps, reference)
+    return [results[p] for p in cfg.policies if p in results]
+
+
+def _policy_config(cfg: BenchConfig, policy: str, done: dict[str, dict[str, Any]]) -> MemShareConfig | None:
+    if policy == "vanilla":
+        return None
+    sharing = cfg.sharing.replace(policy=policy, block_size=cfg.block_size, seed=cfg.seed)
+    if policy == "random" and "memshare" in done:
+        sharing = sharing.replace(random_rate=min(1.0, float(done["memshare"].get("affected_ratio") or 0.0)))
+    return sharing
+
+
+def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    out = {}
+    for p in problems:
+        ids = tok.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True)
+        out[p.id] = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
+    return out
+
+
+def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
+             prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events,
+             rep: int = 0) -> dict[str, Any]:
+    from memshare.engine.protocol import BatchSpec, EngineSettings, Job, SamplingSpec
+
+    engine = EngineSettings(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
+                            max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed,
+                            dtype=cfg.dtype, prefix_caching=cfg.prefix_caching,
+                            tensor_parallel_size=cfg.tensor_parallel_size)
+    sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+    params = {"engine": {**engine.to_dict(), "model": cfg.model}, "sampling": sampling.to_dict(),
+              "samples": cfg.samples, "limit": cfg.limit, "data_file": cfg.data_file,
+              # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
+              "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
+    if cfg.repeats > 1:
+        params["repeat"] = rep
+    run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
+    kind = problems[0].kind if problems else "math"
+    run.prepare({"policy": policy, "dataset": cfg.dataset, "kind": kind, "model": cfg.model, **params}, cfg.force)
+    done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
+    jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id])
+            for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
+    label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
+    emit("policy", {"policy": label, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
+    report: dict[str, Any] = {}
+    if jobs:
+        spec = BatchSpec(engine, sharing.to_dict() if sharing else None, sampling, jobs, str(run.samples_path),
+                         dataset=cfg.dataset, kind=kind)
+        report = _spawn(spec, emit, label)
+        write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
+        report["resumed_from"] = len(done)
+    elif run.metrics_path.exists():
+        report = json.loads(run.metrics_path.read_text()).get("engine", {})
+    rows = _grade(run, problems, emit)
+    metrics = run_metrics(policy, cfg, problems, rows, report, run)
+    write_json(run.metrics_path, {**metrics, "engine": report})
+    return metrics
+
+
+def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
+    from memshare.engine.protocol import Done, Failed, Progress, decode_event
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec.to_dict(), fh)
+        spec_path = fh.name
+    env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
+    env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", spec_path], stdout=subprocess.PIPE,
+                            stderr=log, text=True, env=env)
+    report: dict[str, Any] | None = None
+    error = None
+    try:
+        for line in proc.stdout:
+            event = decode_event(line)
+            if isinstance(event, Progress):
+                emit("progress", {"policy": policy, **event.to_dict()})
+            elif isinstance(event, Done):
+                report = event.report
+            elif isinstance(event, Failed):
+                error = event.message
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.unlink(spec_path)
+    if error:
+        raise UserError(f"{policy}: {error}")
+    if proc.returncode != 0 or report is None:
+        log.seek(0)
+        tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
+        raise UserError(f"{policy}: the engine process failed (exit {proc.returncode}): {tail[0][:300]} "
+                        f"[full log: {log.name}]")
+    os.unlink(log.name)
+    return report
+
+
+def _grade(run: RunDir, problems: list[Problem], emit: Events) -> list[dict[str, Any]]:
+    from evaluators import grade_detailed
+
+    by_id = {p.id: p for p in problems}
+    rows = run.load_samples()
+    changed = False
+    for row in rows:
+        p = by_id.get(str(row["problem_id"]))
+        if p is None or "correct" in row:
+            continue
+        res = grade_detailed(row["response"], p.gold, p.kind)
+        row.update(gold=p.gold, extracted=res.extracted, correct=res.correct, reason=res.reason)
+        changed = True
+    if changed:
+        run.rewrite_samples(rows)
+    emit("graded", {"num": len(rows)})
+    return rows
+
+
