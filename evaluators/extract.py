@@ -18,7 +18,9 @@ reasoning outputs need a policy of their own first. Policy, in order:
    mathematics (``5``, ``$\\frac{1}{2}$``, ``(p,q)=(3,2)``) or a few words
    (``Evelyn``) is the answer whole; otherwise the last math group or the last
    number in the tail, whichever ends later ("Therefore $x \\geq 5$ is the
-   solution.", "La respuesta es 42", "答案是 42").
+   solution.", "La respuesta es 42", "答案是 42"). Not when the response
+   holds a box that cannot be read (cut off, or longer than
+   ``max_answer_chars``): the digits around it are not an answer.
 5. Nothing found: ``None``.
 
 Only the last ``max_region_chars`` of a region are scanned, phrases and bare
@@ -205,12 +207,14 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
     return best[1]
 
 
-def _region_answer(region: str, settings: ExtractSettings) -> str | None:
+def _region_answer(region: str, settings: ExtractSettings, boxed_somewhere: bool) -> str | None:
     found = last_boxed(region, settings) or answer_phrase(region, settings)
     if found:
         inner = last_boxed(found, settings)
         # "The answer is $\boxed{5}$" keeps only what is inside the box.
         return strip_delimiters(inner if inner else found)
+    if boxed_somewhere:
+        return None  # a box cut off or too long to read: its digits are not an answer
     return bare_final(region, settings)
 
 
@@ -224,8 +228,9 @@ def extract_math_answer(response: str, settings: ExtractSettings = ExtractSettin
     Returns:
         The answer's LaTeX, or ``None`` when the response states no answer.
     """
+    boxed_somewhere = any(cmd in response for cmd in BOX_COMMANDS)
     for region in answer_regions(response, settings):
-        found = _region_answer(region, settings)
+        found = _region_answer(region, settings, boxed_somewhere)
         if found:
             return found
     return None

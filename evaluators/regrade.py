@@ -1,4 +1,4 @@
-"""Re-grade a results/predictions JSONL file: reading, grading, summarizing.
+"""Re-grade a results/predictions JSONL file or a run folder: reading, grading, summarizing.
 
 Used by ``memshare grade``; kept here so that other tools can re-grade rows
 without the CLI. Input problems raise ``InputError`` with a one-line
@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from evaluators.grade import KINDS, grade_detailed
+from evaluators.grade import KINDS, grade_detailed, resolve_kind
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
 
 STORED_VERDICT = "correct"
+SAMPLES = "samples.jsonl"
+CONFIG = "config.json"
 
 
 class InputError(Exception):
@@ -31,16 +33,32 @@ class FieldNames:
     Attributes:
         response: the model output.
         gold: the gold answer.
-        kind: the benchmark kind (``math``/``aime``/``gpqa``), unless the
-            kind is given for all rows.
+        kind: the grader kind (``math``/``aime``/``gpqa`` or an alias),
+            unless the kind is given for all rows or by the run's config.
         dataset: the dataset name used to group accuracy; rows without it
-            are grouped under their kind.
+            take the run's dataset, else their kind.
+        problem_id: which problem a row answers; rows of one problem are
+            averaged before averaging over problems (pass@1).
     """
 
     response: str = "response"
     gold: str = "gold"
     kind: str = "kind"
     dataset: str = "dataset"
+    problem_id: str = "problem_id"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run folder's ``config.json`` says about every row.
+
+    Attributes:
+        dataset: the run's dataset name, if any.
+        kind: the run's grader kind, if it can be told.
+    """
+
+    dataset: str | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,38 +71,93 @@ class Row:
     gold: str
     kind: str
     dataset: str
+    problem: str
 
 
-def _row(line: int, data: object, fields: FieldNames, kind: str | None, where: str) -> Row:
+def samples_file(path: Path) -> Path:
+    """The JSONL file to grade: ``path`` itself, or a run folder's ``samples.jsonl``.
+
+    Args:
+        path: a JSONL file or a run folder.
+
+    Returns:
+        The file path (not checked for existence).
+    """
+    return path / SAMPLES if path.is_dir() else path
+
+
+def run_context(path: Path, dataset_kinds: dict[str, str] | None = None) -> RunContext:
+    """Read ``config.json`` beside a samples file, when there is one.
+
+    Args:
+        path: the samples file.
+        dataset_kinds: grader kind per known dataset name (the bench's
+            registry), used when the config names a dataset but no kind.
+
+    Returns:
+        The run's dataset and kind (empty when there is no config).
+
+    Raises:
+        InputError: the config exists but is not a JSON object.
+    """
+    config_path = path.parent / CONFIG
+    if not config_path.is_file():
+        return RunContext()
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{config_path}: cannot read ({exc})") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{config_path}: expected a JSON object")
+    dataset = config.get("dataset")
+    dataset = str(dataset) if dataset is not None else None
+    kind = config.get("kind") or (dataset_kinds or {}).get(dataset or "")
+    return RunContext(dataset=dataset, kind=str(kind) if kind else None)
+
+
+def _row(line: int, data: object, fields: FieldNames, kind: str | None, context: RunContext,
+         dataset_kinds: dict[str, str], where: str) -> Row:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    for name in (fields.response, fields.gold) + (() if kind else (fields.kind,)):
+    for name in (fields.response, fields.gold):
         if name not in data:
             raise InputError(f"{where}: missing field {name!r}")
     if data[fields.gold] is None:
         raise InputError(f"{where}: field {fields.gold!r} is null")
-    row_kind = kind or str(data[fields.kind]).strip().lower()
-    if row_kind not in KINDS:
-        raise InputError(f"{where}: unknown kind {row_kind!r} (expected {', '.join(KINDS)})")
-    response = data[fields.response]
     dataset = data.get(fields.dataset)
+    dataset = str(dataset) if dataset is not None else context.dataset
+    # Precedence: --kind, then the row, then its dataset, then the run's config.
+    row_kind = kind or data.get(fields.kind) or dataset_kinds.get(dataset or "") or context.kind
+    if not row_kind:
+        raise InputError(f"{where}: missing field {fields.kind!r} (no --kind, and no config.json naming the dataset)")
+    try:
+        row_kind = resolve_kind(str(row_kind))
+    except ValueError:
+        raise InputError(f"{where}: unknown kind {str(row_kind).strip().lower()!r} (expected {', '.join(KINDS)})") from None
+    response = data[fields.response]
+    problem = data.get(fields.problem_id)
     return Row(
         line=line,
         data=data,
         response="" if response is None else str(response),
         gold=str(data[fields.gold]),
         kind=row_kind,
-        dataset=str(dataset) if dataset is not None else row_kind,
+        dataset=dataset or row_kind,
+        problem=str(problem) if problem is not None else f"line {line}",
     )
 
 
-def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = None) -> list[Row]:
-    """Read and validate every row of a JSONL file.
+def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = None,
+              dataset_kinds: dict[str, str] | None = None) -> list[Row]:
+    """Read and validate every row of a JSONL file or run folder.
 
     Args:
-        path: the JSONL file (blank lines are skipped).
+        path: the JSONL file, or a run folder holding ``samples.jsonl`` (blank
+            lines are skipped). A ``config.json`` beside the file gives the
+            dataset and kind of rows that lack them.
         fields: field names.
-        kind: a kind for every row, overriding ``fields.kind``.
+        kind: a kind for every row, overriding rows and config.
+        dataset_kinds: grader kind per known dataset name.
 
     Returns:
         The rows, in file order.
@@ -93,12 +166,20 @@ def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = 
         InputError: missing/unreadable file, malformed JSON, missing field,
             unknown kind, or no rows at all.
     """
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r} (expected {', '.join(KINDS)})")
+    if kind is not None:
+        try:
+            kind = resolve_kind(kind)
+        except ValueError:
+            raise InputError(f"unknown kind {kind!r} (expected {', '.join(KINDS)})") from None
+    if path.is_dir() and not samples_file(path).exists():
+        raise InputError(f"{path}: no {SAMPLES} in this folder")
+    path = samples_file(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a regular file")
+    dataset_kinds = dataset_kinds or {}
+    context = run_context(path, dataset_kinds)
     rows = []
     try:
         with path.open(encoding="utf-8") as handle:
@@ -110,7 +191,7 @@ def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = 
                     data = json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{where}: malformed JSON ({exc.msg})") from None
-                rows.append(_row(number, data, fields, kind, where))
+                rows.append(_row(number, data, fields, kind, context, dataset_kinds, where))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     if not rows:
@@ -149,8 +230,23 @@ def regrade(
     return [r for r in results if r is not None]
 
 
+def pass_at_1(verdicts_per_problem: dict[str, list[bool]]) -> float:
+    """pass@1: the mean over problems of each problem's mean verdict over its samples.
+
+    Args:
+        verdicts_per_problem: problem -> verdicts of its samples.
+
+    Returns:
+        The estimate in [0, 1] (0 for no problems). With one sample per
+        problem it is plain accuracy.
+    """
+    if not verdicts_per_problem:
+        return 0.0
+    return sum(sum(v) / len(v) for v in verdicts_per_problem.values()) / len(verdicts_per_problem)
+
+
 def summarize(rows: list[Row], results: list[GradeResult], fields: FieldNames = FieldNames()) -> dict:
-    """Accuracy per dataset and rows whose stored verdict changed.
+    """Accuracy (pass@1) per dataset and rows whose stored verdict changed.
 
     Args:
         rows: the graded rows.
@@ -158,16 +254,15 @@ def summarize(rows: list[Row], results: list[GradeResult], fields: FieldNames = 
         fields: field names (for echoing the gold in disagreements).
 
     Returns:
-        ``{"datasets": {name: {"num_graded", "num_correct", "accuracy"}},
-        "disagreements": [{"line", "dataset", "gold", "extracted",
-        "stored_correct", "correct", "reason"}, ...]}``.
+        ``{"datasets": {name: {"num_graded", "num_correct", "num_problems",
+        "accuracy"}}, "disagreements": [{"line", "dataset", "gold",
+        "extracted", "stored_correct", "correct", "reason"}, ...]}``, where
+        ``accuracy`` is ``pass_at_1`` over the dataset's problems.
     """
-    datasets: dict[str, dict] = {}
+    verdicts: dict[str, dict[str, list[bool]]] = {}
     disagreements = []
     for row, result in zip(rows, results):
-        stats = datasets.setdefault(row.dataset, {"num_graded": 0, "num_correct": 0, "accuracy": 0.0})
-        stats["num_graded"] += 1
-        stats["num_correct"] += int(result.correct)
+        verdicts.setdefault(row.dataset, {}).setdefault(row.problem, []).append(result.correct)
         stored = row.data.get(STORED_VERDICT)
         if isinstance(stored, (bool, int)) and bool(stored) != result.correct:
             disagreements.append(
@@ -181,9 +276,16 @@ def summarize(rows: list[Row], results: list[GradeResult], fields: FieldNames = 
                     "reason": result.reason,
                 }
             )
-    for stats in datasets.values():
-        stats["accuracy"] = stats["num_correct"] / stats["num_graded"]
-    return {"datasets": dict(sorted(datasets.items())), "disagreements": disagreements}
+    datasets = {
+        name: {
+            "num_graded": sum(len(v) for v in problems.values()),
+            "num_correct": sum(sum(v) for v in problems.values()),
+            "num_problems": len(problems),
+            "accuracy": pass_at_1(problems),
+        }
+        for name, problems in sorted(verdicts.items())
+    }
+    return {"datasets": datasets, "disagreements": disagreements}
 
 
 def write_rows(path: Path, rows: list[Row], results: list[GradeResult]) -> None:
