@@ -172,6 +172,8 @@ def answer_phrase(text: str, settings: ExtractSettings = ExtractSettings()) -> s
 
 def _is_bare_math(text: str) -> bool:
     """Whether ``text`` is mathematics or a short name, not a sentence."""
+    if "$" in text.replace("\\$", ""):
+        return False  # math groups inside prose
     if _TEXT_ONLY.fullmatch(text):
         return True  # "Evelyn", "an ellipse", "Monday."
     words = _WORD.findall(_COMMAND.sub(" ", _TEXT_GROUP.sub(" ", text)))
