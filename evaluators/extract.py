@@ -46,11 +46,14 @@ _PHRASE = re.compile(
 )
 # "Answer $9$": the bare word counts only when math follows at once.
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
+MAX_JOINED_BOXES = 5
+_BOX_JOINER = re.compile(r"[\s,;$.]*(?:(?:\\quad|\\qquad|\\text\{\s*(?:and|or)\s*\}|and|or)[\s,;$]*){0,4}")
+_MAX_JOINER_CHARS = 80
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?"
+    r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,(?:\d{2}|\d{4,})(?![\d,])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?"
     r"|(?<![A-Za-z0-9_.])-?\.\d+(?:\s*%)?"
 )
 _COMMAND = re.compile(r"\\[A-Za-z]+")
@@ -83,18 +86,8 @@ def answer_regions(response: str, settings: ExtractSettings = ExtractSettings())
     return [r[-cap:] if len(r) > cap else r for r in regions]
 
 
-def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Content of the last well-formed ``\\boxed``/``\\fbox`` in ``text``.
-
-    Args:
-        text: the region to search.
-        settings: extraction limits.
-
-    Returns:
-        The stripped content of the last box, or ``None`` when there is none
-        (or every candidate is unbalanced or empty).
-    """
-    end = len(text)
+def _box_at(text: str, end: int, settings: ExtractSettings) -> tuple[int, int, str] | None:
+    """``(start, stop, content)`` of the last readable box starting before ``end``."""
     for _ in range(settings.max_box_candidates):
         best = -1
         best_cmd = ""
@@ -106,9 +99,56 @@ def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
             return None
         arg = command_argument(text, best + len(best_cmd), settings.max_answer_chars)
         if arg is not None and arg.strip():
-            return arg.strip()
+            opened = text.find("{", best, best + len(best_cmd) + 8)
+            begin = opened + 1 if opened >= 0 else text.find(arg, best)
+            return best, begin + len(arg) + (1 if opened >= 0 else 0), arg.strip()
         end = best
     return None
+
+
+def last_boxes(text: str, settings: ExtractSettings = ExtractSettings()) -> tuple[int, str] | None:
+    """The last box, joined with the boxes right before it (``\boxed{-2}, \boxed{1}``).
+
+    Boxes count as one answer when only spaces, commas, ``$``, ``\quad`` or
+    "and"/"or" separate them, as math-verify joins them.
+
+    Args:
+        text: the region to search.
+        settings: extraction limits.
+
+    Returns:
+        ``(start of the first joined box, content)``, the contents joined by
+        ``", "``; ``None`` when there is no readable box.
+    """
+    found = _box_at(text, len(text), settings)
+    if found is None:
+        return None
+    start, _, content = found
+    parts = [content]
+    while len(parts) < MAX_JOINED_BOXES:
+        before = _box_at(text, start, settings)
+        between = text[before[1] : start] if before is not None else ""
+        if before is None or len(between) > _MAX_JOINER_CHARS or not _BOX_JOINER.fullmatch(between):
+            break
+        start = before[0]
+        parts.append(before[2])
+    unique = list(dict.fromkeys(reversed(parts)))  # a restated box is one answer
+    return start, ", ".join(unique)
+
+
+def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
+    """Content of the last well-formed ``\boxed``/``\fbox`` in ``text``.
+
+    Args:
+        text: the region to search.
+        settings: extraction limits.
+
+    Returns:
+        The stripped content of the last box, or ``None`` when there is none
+        (or every candidate is unbalanced or empty).
+    """
+    found = _box_at(text, len(text), settings)
+    return found[2] if found else None
 
 
 def strip_delimiters(text: str) -> str:
@@ -133,9 +173,13 @@ def _delimited(value: str) -> str | None:
     for left, right in _DELIMITERS:
         if value.startswith(left):
             close = value.find(right, len(left))
-            if close > len(left):
-                return value[len(left) : close]
-            return None
+            while close > 0 and right == "$" and value[close - 1] == "\\":
+                close = value.find(right, close + 1)  # "\$" is a dollar sign, not a delimiter
+            if close <= len(left):
+                return None
+            inner = value[len(left) : close]
+            # Inline math does not span lines (as in math-verify).
+            return None if left in ("$", "\\(") and "\n" in inner else inner
     return None
 
 
@@ -150,6 +194,19 @@ def _phrase_value(rest: str) -> str | None:
     return value or None
 
 
+def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool] | None:
+    """``(position, value, strong)`` of the last answer phrase with a value."""
+    offset = max(0, len(text) - settings.phrase_window_chars)
+    window = text[offset:]
+    matches = list(_PHRASE.finditer(window)) + list(_BARE_ANSWER_WORD.finditer(window))
+    for match in sorted(matches, key=lambda m: m.end(), reverse=True):
+        value = _phrase_value(window[match.end() : match.end() + settings.max_answer_chars])
+        if value:
+            strong = match.group().lower().startswith("final")
+            return offset + match.start(), value, strong
+    return None
+
+
 def answer_phrase(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
     """Value after the last answer phrase in the tail of ``text``.
 
@@ -161,13 +218,8 @@ def answer_phrase(text: str, settings: ExtractSettings = ExtractSettings()) -> s
         The answer text (math delimiters and trailing punctuation removed),
         or ``None`` when no phrase is followed by a value.
     """
-    window = text[-settings.phrase_window_chars :]
-    matches = list(_PHRASE.finditer(window)) + list(_BARE_ANSWER_WORD.finditer(window))
-    for match in sorted(matches, key=lambda m: m.end(), reverse=True):
-        value = _phrase_value(window[match.end() : match.end() + settings.max_answer_chars])
-        if value:
-            return value
-    return None
+    found = _last_phrase(text, settings)
+    return found[1] if found else None
 
 
 def _is_bare_math(text: str) -> bool:
@@ -210,11 +262,20 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
 
 
 def _region_answer(region: str, settings: ExtractSettings, boxed_somewhere: bool) -> str | None:
-    found = last_boxed(region, settings) or answer_phrase(region, settings)
-    if found:
-        inner = last_boxed(found, settings)
-        # "The answer is $\boxed{5}$" keeps only what is inside the box.
-        return strip_delimiters(inner if inner else found)
+    box = last_boxes(region, settings)
+    phrase = _last_phrase(region, settings)
+    # NOTE: a box wins over phrases, except a "final answer is" after it: the
+    # model restated its final answer after boxing an intermediate result.
+    if box is not None and not (phrase is not None and phrase[2] and phrase[0] > box[0]):
+        return box[1]
+    if phrase is not None:
+        value = phrase[1]
+        inner = last_boxes(value, settings)
+        if inner is not None:
+            return inner[1]  # "The answer is $\boxed{5}$" keeps what is in the box
+        value = strip_delimiters(value)
+        # "Final Answer: The largest $n$ is 34." -> the sentence's final expression.
+        return value if _is_bare_math(value) else bare_final(value, settings) or value
     if boxed_somewhere:
         return None  # a box cut off or too long to read: its digits are not an answer
     return bare_final(region, settings)
@@ -256,9 +317,9 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
     if mark >= 0:
         return gold[mark + len(GSM8K_MARK) :].strip().rstrip(".")
     if "\\boxed" in gold or "\\fbox" in gold:
-        boxed = last_boxed(gold[-settings.max_region_chars :], settings)
+        boxed = last_boxes(gold[-settings.max_region_chars :], settings)
         if boxed:
-            return boxed
+            return boxed[1]
     return strip_delimiters(gold)
 
 

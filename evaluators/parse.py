@@ -40,6 +40,8 @@ _UNICODE = (
     ("·", "\\cdot "),
 )
 _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{)")
+# "1000,99" and "0,111" use a decimal comma; "58,500" (thousands) and "-2,1" (a list) do not.
+_DECIMAL_COMMA = re.compile(r"(-?(?:0|\d+(?=,(?:\d{2}|\d{4,})$))),(\d+)")
 _BARE_WORDS = re.compile(r"(?<![\\A-Za-z])(pi|inf|infinity)(?![A-Za-z])")
 _NUMBER_WITH_UNIT = re.compile(
     r"(?P<number>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*(?P<unit>[A-Za-z]{2,}(?: [A-Za-z]{2,})?)(?:\s*\^\s*\{?[23]\}?)?\.?"
@@ -53,13 +55,14 @@ def prepare(text: str) -> str:
         text: an extracted answer or a gold answer.
 
     Returns:
-        The answer with Unicode math, bare ``pi``/``inf`` and a trailing unit
-        word rewritten (``15 cm^2`` -> ``15``).
+        The answer with Unicode math, bare ``pi``/``inf``, a decimal comma
+        (``1000,99``) and a trailing unit word rewritten (``15 cm^2`` -> ``15``).
     """
     for old, new in _UNICODE:
         text = text.replace(old, new)
     text = _SQRT.sub(lambda m: "\\sqrt{" + m.group(1) + ("}" if m.group(1) != "{" else ""), text)
     text = _BARE_WORDS.sub(lambda m: "\\pi " if m.group(1) == "pi" else "\\infty ", text)
+    text = _DECIMAL_COMMA.sub(r"\1.\2", text.strip()) if _DECIMAL_COMMA.fullmatch(text.strip()) else text
     unit = _NUMBER_WITH_UNIT.fullmatch(text.strip())
     if unit and unit.group("unit").lower() not in ("or", "and", "pi", "inf"):
         text = unit.group("number")
