@@ -47,8 +47,12 @@ _PHRASE = re.compile(
 # "Answer $9$": the bare word counts only when math follows at once.
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 MAX_JOINED_BOXES = 5
-_BOX_JOINER = re.compile(r"[\s,;$.]*(?:(?:\\quad|\\qquad|\\text\{\s*(?:and|or)\s*\}|and|or)[\s,;$]*){0,4}")
+_BOX_JOINER = re.compile(
+    r"[\s,;$.]*(?:(?:\\quad|\\qquad|\\[()\[\]]|\\text\{[^{}]{0,30}\}|and|or)[\s,;$.]*){0,6}"
+)
 _MAX_JOINER_CHARS = 80
+# In a short gold, a few words may sit between boxes ("\\boxed{1} papers and \\boxed{2} bins").
+_GOLD_JOINER = re.compile(r"[\s,;$.\\()]*(?:[A-Za-z]+[\s,;$.]+){0,2}(?:and|or)?[\s,;$.\\()]*")
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
@@ -106,15 +110,19 @@ def _box_at(text: str, end: int, settings: ExtractSettings) -> tuple[int, int, s
     return None
 
 
-def last_boxes(text: str, settings: ExtractSettings = ExtractSettings()) -> tuple[int, str] | None:
-    """The last box, joined with the boxes right before it (``\boxed{-2}, \boxed{1}``).
+def last_boxes(
+    text: str, settings: ExtractSettings = ExtractSettings(), joiner: re.Pattern | None = None
+) -> tuple[int, str] | None:
+    """The last box, joined with the boxes right before it (``\\boxed{-2}, \\boxed{1}``).
 
-    Boxes count as one answer when only spaces, commas, ``$``, ``\quad`` or
-    "and"/"or" separate them, as math-verify joins them.
+    Boxes count as one answer when only spaces, commas, ``$``, ``\\quad``,
+    a short ``\\text{...}`` or "and"/"or" separate them, as math-verify joins
+    them.
 
     Args:
         text: the region to search.
         settings: extraction limits.
+        joiner: what may separate joined boxes (default: the above).
 
     Returns:
         ``(start of the first joined box, content)``, the contents joined by
@@ -128,7 +136,7 @@ def last_boxes(text: str, settings: ExtractSettings = ExtractSettings()) -> tupl
     while len(parts) < MAX_JOINED_BOXES:
         before = _box_at(text, start, settings)
         between = text[before[1] : start] if before is not None else ""
-        if before is None or len(between) > _MAX_JOINER_CHARS or not _BOX_JOINER.fullmatch(between):
+        if before is None or len(between) > _MAX_JOINER_CHARS or not (joiner or _BOX_JOINER).fullmatch(between):
             break
         start = before[0]
         parts.append(before[2])
@@ -137,7 +145,7 @@ def last_boxes(text: str, settings: ExtractSettings = ExtractSettings()) -> tupl
 
 
 def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Content of the last well-formed ``\boxed``/``\fbox`` in ``text``.
+    """Content of the last well-formed ``\\boxed``/``\\fbox`` in ``text``.
 
     Args:
         text: the region to search.
@@ -317,7 +325,8 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
     if mark >= 0:
         return gold[mark + len(GSM8K_MARK) :].strip().rstrip(".")
     if "\\boxed" in gold or "\\fbox" in gold:
-        boxed = last_boxes(gold[-settings.max_region_chars :], settings)
+        short = len(gold) <= settings.max_bare_chars
+        boxed = last_boxes(gold[-settings.max_region_chars :], settings, _GOLD_JOINER if short else None)
         if boxed:
             return boxed[1]
     return strip_delimiters(gold)
