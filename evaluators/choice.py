@@ -11,11 +11,14 @@ Prediction letter, per region (see ``extract.answer_regions``), first hit wins:
 
 1. the last ``\\boxed{...}`` holding a letter or a labelled option
    (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``);
-2. the last phrase "answer is / answer: / option is / choice is" followed,
-   within a few words, by a capital letter that is not negated
-   (``Answer: "C"``, ``The answer is for sure D, it can't be A or B``);
-3. the last bold letter ``**C**`` / ``**(C)**``;
-4. a last non-empty line that is only a letter, e.g. ``(C)``.
+2. the last phrase "answer is / answer: / option is / choice is / I choose /
+   pick / select / go with" followed, within a few words, by a capital
+   letter that is not negated (``Answer: "C"``, ``The answer is for sure D,
+   it can't be A or B``);
+3. the last "C is correct / C is the best";
+4. the last bold letter ``**C**`` / ``**(C)**``;
+5. a last non-empty line that is only a letter, e.g. ``(C)``;
+6. a response that opens with a label (``B) 42 kelvin because ...``).
 
 Valid letters run from A to the gold's letter, at least A-D, so that the
 pronoun "I" is not read as choice I of a four-option question. A ``(C)`` in
@@ -35,7 +38,12 @@ MIN_CHOICES = 4
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{")
 _LABEL = re.compile(r"\(([A-Za-z])\)\s*[.:]?\s*(.*)|([A-Z])\s*[.:)]\s*(.*)", re.DOTALL)
 _LONE = re.compile(r"\(?([A-Za-z])\)?\.?")
-_PHRASE = re.compile(r"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)", re.IGNORECASE)
+_PHRASE = re.compile(
+    r"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|\b(?:choose|chose|pick|select|go\s+with)\b",
+    re.IGNORECASE,
+)
+_IS_CORRECT = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
+_LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
 _CAPITAL = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z'])")
 _NEGATION = re.compile(r"(?:\bnot|n't\s+be|\bnor)\s*[\"'(*]*$", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*\s*\(?([A-Z])\)?\s*\*\*")
@@ -145,12 +153,19 @@ def _region_choice(region: str, letters: str, settings: ExtractSettings) -> str 
     letter = _phrase_letter(window, letters)
     if letter:
         return letter
+    correct = [m.group(1) for m in _IS_CORRECT.finditer(window) if m.group(1) in letters]
+    if correct:
+        return correct[-1]
     bold = [m.group(1) for m in _BOLD.finditer(window) if m.group(1) in letters]
     if bold:
         return bold[-1]
     lines = [line for line in window.splitlines() if line.strip()]
-    if lines:
+    if lines and normalize_choice(lines[-1], letters):
         return normalize_choice(lines[-1], letters)
+    # "B) 42 kelvin, because ...": a response that opens with a label.
+    leading = _LEADING_LABEL.match(region)
+    if leading and leading.group(1) in letters:
+        return leading.group(1)
     return None
 
 

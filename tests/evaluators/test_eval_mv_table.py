@@ -164,3 +164,27 @@ def test_every_group_has_both_verdicts():
     groups = [BARE_ANSWERS, ISSUE_VERDICTS, MATH_VERIFY_ROWS, UNITS_AND_SYMBOLS, WORKED_GOLDS, CHOICE_ROWS]
     for group in groups:
         assert {row[2] for row in group} == {True, False}
+
+
+# Multiple-choice forms, several from Math-Verify's tests/test_string_extraction.py.
+CHOICE_FORMS = [
+    ("A", "The answer is A.", True),
+    ("B", "Final answer is B", True),
+    ("A", "A. Because B is not valid", True),
+    ("B", "A. Because B is not valid", False),
+    ("B", "I choose B because the others fail.", True),
+    ("C", "After checking each option, I'd go with (C).", True),
+    ("C", "Option C is correct since the rate doubles.", True),
+    ("D", "Option C is correct since the rate doubles.", False),
+    ("B", "B) 42 kelvin, since the gas expands.", True),
+    ("B", "**Answer: B**", True),
+    ("B", "The correct answer is $\\boxed{B}$.", True),
+    # No letter chosen: a bare "Because B is valid" is not read as B.
+    ("B", "Because B is valid", False),
+    ("A", "No valid answer here", False),
+]
+
+
+@pytest.mark.parametrize("gold,response,expected", CHOICE_FORMS)
+def test_choice_forms(gold, response, expected):
+    assert grade_detailed(response, gold, "gpqa").correct is expected
