@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evaluators.extract import answer_regions, extract_math_answer, last_boxed
+from evaluators.extract import FOREIGN_ANSWER_WORDS, answer_regions, extract_math_answer, last_boxed
 from evaluators.settings import ExtractSettings
 
 MIN_CHOICES = 4
@@ -39,9 +39,12 @@ _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{")
 _LABEL = re.compile(r"\(([A-Za-z])\)\s*[.:]?\s*(.*)|([A-Z])\s*[.:)]\s*(.*)", re.DOTALL)
 _LONE = re.compile(r"\(?([A-Za-z])\)?\.?")
 _PHRASE = re.compile(
-    r"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|\b(?:choose|chose|pick|select|go\s+with)\b",
+    r"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|\b(?:choose|chose|pick|select|go\s+with)\b"
+    rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
     re.IGNORECASE,
 )
+# Full-width letters (Ｃ) as Chinese and Japanese outputs write them.
+_FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)})
 _IS_CORRECT = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
 _LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
 _CAPITAL = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z'])")
@@ -183,7 +186,7 @@ def extract_choice(response: str, settings: ExtractSettings = ExtractSettings(),
     """
     letters = letters or settings.choices[:MIN_CHOICES]
     for region in answer_regions(response, settings):
-        letter = _region_choice(region, letters, settings)
+        letter = _region_choice(region.translate(_FULL_WIDTH), letters, settings)
         if letter:
             return letter
     return None

@@ -40,8 +40,14 @@ THINK_CLOSE = "</think>"
 BOX_COMMANDS = ("\\boxed", "\\fbox")
 GSM8K_MARK = "####"
 
+# "Answer:" in the languages of multilingual suites (MGSM, MMMLU), and GSM8K's "####".
+FOREIGN_ANSWER_WORDS = (
+    r"Antwort|R[ée]ponse|Respuesta|Resposta|Risposta|Ответ|Відповідь|答案|回答|答|정답|Jawaban|Jibu|Svar|"
+    r"Antwoord|Odpowied[źz]|Cevap|Javob|उत्तर|উত্তর|الإجابة|إجابة|Đáp án|คำตอบ"
+)
 _PHRASE = re.compile(
-    r"(?:final\s+answer|\banswer)(?:\s+is|\s+would\s+be|\s*:|\s*=)|答案是|答案[:：]",
+    r"(?:final\s+answer|\banswer)(?:\s+is|\s+would\s+be|\s*:|\s*=)|答案是|####"
+    rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
     re.IGNORECASE,
 )
 # "Answer $9$": the bare word counts only when math follows at once.
@@ -198,7 +204,19 @@ def _phrase_value(rest: str) -> str | None:
         line = rest.split("\n", 1)[0]
         end = _SENTENCE_END.search(line)
         inner = line[: end.start()] if end else line
-    value = inner.strip().strip("*").strip().rstrip(".,;。").strip()
+    return clean_answer(inner)
+
+
+def clean_answer(value: str) -> str | None:
+    """Drop markdown emphasis, quotes and end punctuation around an answer.
+
+    Args:
+        value: an extracted answer.
+
+    Returns:
+        ``42`` for ``**42**.``; ``None`` when nothing is left.
+    """
+    value = value.strip().strip("*").strip().strip("\"“”").strip().rstrip(".,;。").strip()
     return value or None
 
 
@@ -256,8 +274,9 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
     tail = text[-settings.phrase_window_chars :].strip()
     if not tail:
         return None
-    if len(tail) <= settings.max_bare_chars and _is_bare_math(strip_delimiters(tail)):
-        return strip_delimiters(tail).rstrip(".").strip() or None
+    whole = clean_answer(tail)
+    if whole and len(whole) <= settings.max_bare_chars and _is_bare_math(strip_delimiters(whole)):
+        return clean_answer(strip_delimiters(whole))
     best: tuple[int, str] | None = None
     for match in _MATH_GROUP.finditer(tail):
         best = (match.end(), strip_delimiters(match.group()))

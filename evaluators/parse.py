@@ -7,8 +7,9 @@ LaTeX extraction runs: its plain-expression extraction calls sympy's
 ``parse_expr``, which evaluates Python code, and model text never reaches it.
 
 Before that, ``prepare`` makes a few textual repairs math-verify lacks:
-Unicode symbols (``°``, ``π``, ``√``, ``−``), a bare ``pi`` or ``inf``, and a
-unit word after a number (``15 cm^2``).
+Unicode symbols (``°``, ``π``, ``√``, ``−``), a bare ``pi`` or ``inf``,
+scientific notation (``6.02e23``), a decimal comma and a unit word after a
+number (``15 cm^2``).
 
 ``parseable`` is the cheap gate run in the calling thread: answers too long,
 too deeply nested or holding a numeral too large to evaluate never reach a
@@ -42,6 +43,7 @@ _UNICODE = (
 _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{)")
 # "1000,99" and "0,111" use a decimal comma; "58,500" (thousands) and "-2,1" (a list) do not.
 _DECIMAL_COMMA = re.compile(r"(-?(?:0|\d+(?=,(?:\d{2}|\d{4,})$))),(\d+)")
+_SCIENTIFIC = re.compile(r"(?<![A-Za-z\\\d.^_])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![A-Za-z\d])")
 _BARE_WORDS = re.compile(r"(?<![\\A-Za-z])(pi|inf|infinity)(?![A-Za-z])")
 _NUMBER_WITH_UNIT = re.compile(
     r"(?P<number>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*(?P<unit>[A-Za-z]{2,}(?: [A-Za-z]{2,})?)(?:\s*\^\s*\{?[23]\}?)?\.?"
@@ -61,6 +63,7 @@ def prepare(text: str) -> str:
     for old, new in _UNICODE:
         text = text.replace(old, new)
     text = _SQRT.sub(lambda m: "\\sqrt{" + m.group(1) + ("}" if m.group(1) != "{" else ""), text)
+    text = _SCIENTIFIC.sub(r"\1 \\times 10^{\2}", text)
     text = _BARE_WORDS.sub(lambda m: "\\pi " if m.group(1) == "pi" else "\\infty ", text)
     text = _DECIMAL_COMMA.sub(r"\1.\2", text.strip()) if _DECIMAL_COMMA.fullmatch(text.strip()) else text
     unit = _NUMBER_WITH_UNIT.fullmatch(text.strip())

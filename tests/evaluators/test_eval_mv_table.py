@@ -188,3 +188,46 @@ CHOICE_FORMS = [
 @pytest.mark.parametrize("gold,response,expected", CHOICE_FORMS)
 def test_choice_forms(gold, response, expected):
     assert grade_detailed(response, gold, "gpqa").correct is expected
+
+
+# Forms seen in other graders' suites (Qwen2.5-Math, hendrycks MATH, simple-evals
+# multilingual, GSM8K), written from their conventions: (gold, response, kind, expected).
+OTHER_SUITES = [
+ ("42", "**42**", "math", True), ("42", "The answer is **42**.", "math", True), ("42", "#### 42", "math", True),
+ ("42", "42.", "integer", True), ("42", "Final answer: 42", "integer", True), ("42", "Answer: $\\boxed{42}$", "integer", True),
+ ("42", "**Final Answer**\n\n\\[\n\\boxed{42}\n\\]", "integer", True),
+ ("\\begin{pmatrix} -7 \\\\ 14 \\end{pmatrix}", "\\begin{pmatrix}-7\\\\14\\end{pmatrix}", "math", True),
+ ("[0,1]", "[0,1]", "math", True), ("x+2n+1", "x+1", "math", False),
+ ("\\frac{1}{2}", "1/2", "math", True), ("0.5", "\\frac12", "math", True), ("2", "2.0", "math", True),
+ ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}", "math", True), ("3\\sqrt{3}", "\\sqrt{27}", "math", True),
+ ("(1,2)", "(1,2)", "math", True), ("\\{1,2\\}", "{1,2}", "math", True), ("1,2", "\\{1, 2\\}", "math", True),
+ ("2x+1", "1+2x", "math", True), ("x^2+2x+1", "(x+1)^2", "math", True),
+ ("\\frac{3}{4}", "0.75", "math", True), ("0.75", "3/4", "math", True), ("75\\%", "0.75", "math", True),
+ ("\\$10", "10 dollars", "math", True), ("10", "\\$10.00", "math", True),
+ ("5\\sqrt{2}", "5 \\sqrt 2", "math", True), ("\\infty", "\\infty", "math", True),
+ ("-1", "−1", "math", True), ("\\text{B}", "B", "math", True), ("B", "\\text{(B)}", "math", True),
+ ("2", "two", "math", False),
+ ("C", "Respuesta: C", "gpqa", True), ("C", "Réponse : C", "gpqa", True), ("C", "答案：C", "gpqa", True),
+ ("C", "Antwort: C", "gpqa", True), ("C", "Answer: Ｃ", "gpqa", True), ("C", "Ответ: C", "gpqa", True),
+ ("C", "The answer is $\\boxed{\\mathrm{C}}$", "gpqa", True), ("C", "\\boxed{C) 42}", "gpqa", True),
+ ("C", "Answer: C) 42", "gpqa", True), ("C", "(C)", "gpqa", True), ("C", "C", "gpqa", True), ("C", "c", "gpqa", True),
+ ("A", "The answer is: A", "gpqa", True), ("A", "Correct option: A", "gpqa", True), ("A", "the correct choice is (A)", "gpqa", True),
+ ("D", "Therefore, the answer is \\textbf{D}.", "gpqa", True), ("D", "Thus the answer is option D.", "gpqa", True),
+ ("14", "There are 14 students. Therefore 14 is the answer.", "integer", True),
+ ("14", "Die Antwort ist 14", "integer", True), ("14", "答案：14", "integer", True),
+ ("\\frac{1}{4}", "La réponse est $\\frac{1}{4}$.", "math", True),
+ ("5", "x = 5", "math", True), ("5", "$x=5$", "integer", True),
+ ("1/2", "0.5", "math", True), ("\\dfrac{\\pi}{4}", "\\pi/4", "math", True), ("\\pi/4", "45^\\circ", "math", False),
+ ("4", "\\boxed{4}.", "math", True), ("4", "so $\\boxed{4}$", "math", True),
+ ("10", "10.000", "integer", True), ("12", "twelve", "integer", False),
+ ("[-1, 2)", "[-1,2)", "math", True), ("(-\\infty,-1] \\cup [1,\\infty)", "(-\\infty,-1]\\cup[1,\\infty)", "math", True),
+ ("y=x+1", "y = 1+x", "math", True), ("k=3", "3", "math", True),
+ ("\\text{yes}", "Yes", "math", True), ("\\text{no}", "yes", "math", False),
+ ("6.0221 \\times 10^{23}", "6.0221e23", "math", True),
+ ("1000", "1e3", "math", True),
+]
+
+
+@pytest.mark.parametrize("gold,response,kind,expected", OTHER_SUITES)
+def test_other_suites(gold, response, kind, expected):
+    assert grade_detailed(response, gold, kind).correct is expected
