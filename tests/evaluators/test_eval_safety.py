@@ -43,6 +43,45 @@ PATHOLOGICAL = [
 ]
 
 
+# Inputs that pass the cheap gate and make sympy (inside math-verify) work
+# until the deadline: symbolic sums, integrals, huge expansions, towers of e.
+SLOW_FOR_SYMPY = [
+    "\\boxed{\\sum_{n=1}^{10^{9}} n^{n}}",
+    "\\boxed{\\int_0^{\\infty} e^{-x^{100}} dx}",
+    "\\boxed{(x+1)^{999}}",
+    "\\boxed{e^{e^{e^{e^{e}}}}}",
+]
+
+# Hostile text for the extraction layers (linear scans only).
+HOSTILE_TEXT = [
+    "$" * MEGABYTE,
+    "\\(" * (MEGABYTE // 2),
+    "answer: " * (MEGABYTE // 8),
+    "A. " * (MEGABYTE // 3),
+    "**" * (MEGABYTE // 2),
+    "1,000," * (MEGABYTE // 6),
+    "12:00 " * (MEGABYTE // 6),
+    "\\text{" * (MEGABYTE // 6),
+    "\\boxed{1} and " * (MEGABYTE // 15),
+]
+
+
+@pytest.mark.parametrize("response", SLOW_FOR_SYMPY)
+def test_slow_sympy_work_is_cut_at_the_deadline(response):
+    start = time.monotonic()
+    result = grade_detailed(response, "x^2", "math", FAST)
+    assert result.correct is False
+    assert time.monotonic() - start < FAST.timeout_s + SLACK_S
+
+
+@pytest.mark.parametrize("response", HOSTILE_TEXT, ids=range(len(HOSTILE_TEXT)))
+@pytest.mark.parametrize("kind", ["math", "aime", "gpqa"])
+def test_hostile_text_is_cheap(response, kind):
+    start = time.monotonic()
+    grade_detailed(response, "1" if kind != "gpqa" else "A", kind, FAST)
+    assert time.monotonic() - start < FAST.timeout_s + SLACK_S
+
+
 @pytest.mark.parametrize("response", EXPLOSIVE)
 def test_explosive_answers_are_refused_cheaply(response):
     start = time.monotonic()
