@@ -190,8 +190,9 @@ def test_choice_forms(gold, response, expected):
     assert grade_detailed(response, gold, "gpqa").correct is expected
 
 
-# Forms seen in other graders' suites (Qwen2.5-Math, hendrycks MATH, simple-evals
-# multilingual, GSM8K), written from their conventions: (gold, response, kind, expected).
+# Forms common in model outputs and answer keys (written by us): bare and bold
+# numbers, GSM8K's "####", equal forms of one value, multilingual "Answer:"
+# words, full-width letters, scientific notation: (gold, response, kind, expected).
 OTHER_SUITES = [
  ("42", "**42**", "math", True), ("42", "The answer is **42**.", "math", True), ("42", "#### 42", "math", True),
  ("42", "42.", "integer", True), ("42", "Final answer: 42", "integer", True), ("42", "Answer: $\\boxed{42}$", "integer", True),
