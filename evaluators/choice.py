@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evaluators.extract import FOREIGN_ANSWER_WORDS, answer_regions, extract_math_answer, last_boxed
+from evaluators.boxes import last_boxed
+from evaluators.extract import FOREIGN_ANSWER_WORDS, answer_regions, extract_math_answer
 from evaluators.settings import ExtractSettings
 
 MIN_CHOICES = 4

@@ -8,12 +8,15 @@ reasoning outputs need a policy of their own first. Policy, in order:
    ``<think>`` but no ``</think>`` (generation cut off) is searched inside the
    think block only. A response without think tags is one region.
 2. Inside a region, the LAST ``\\boxed{...}`` or ``\\fbox{...}`` wins (models
-   restate a corrected answer last). Braces are balanced; a box whose braces
-   never close (cut-off output) is skipped in favour of the one before it.
+   restate a corrected answer last), joined with the boxes right before it
+   when only separators lie between (``boxes.py``), unless a "final answer
+   is ..." phrase comes after it.
 3. Without a box, the last answer phrase: "final answer is X", "the answer
-   is X", "Answer: X", or "Answer" directly followed by ``$X$``. X is the
-   ``$...$`` (or ``\\(...\\)``, ``\\[...\\]``) group right after the phrase,
-   else the rest of the line up to the first sentence end.
+   is X", "Answer: X", "Answer" directly followed by ``$X$``, GSM8K's
+   "#### X", or "Answer:" in another language ("Respuesta:", "答案："). X is
+   the ``$...$`` (or ``\\(...\\)``, ``\\[...\\]``) group right after the
+   phrase, else the rest of the line up to the first sentence end; when X is
+   a sentence ("The largest $n$ is 34"), its final expression (step 4).
 4. Without a phrase, the bare final expression: a short region that is only
    mathematics (``5``, ``$\\frac{1}{2}$``, ``(p,q)=(3,2)``) or a few words
    (``Evelyn``) is the answer whole; otherwise the last math group or the last
@@ -25,19 +28,19 @@ reasoning outputs need a policy of their own first. Policy, in order:
 
 Only the last ``max_region_chars`` of a region are scanned, phrases and bare
 expressions only in the last ``phrase_window_chars``; every regex is linear
-(no nested quantifiers), so hostile text cannot make it backtrack.
+or bounded (no unbounded nested quantifiers), so hostile text cannot make it
+backtrack.
 """
 
 from __future__ import annotations
 
 import re
 
-from evaluators.braces import command_argument
+from evaluators.boxes import BOX_COMMANDS, GOLD_JOINER, last_boxes
 from evaluators.settings import ExtractSettings
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
-BOX_COMMANDS = ("\\boxed", "\\fbox")
 GSM8K_MARK = "####"
 
 # "Answer:" in the languages of multilingual suites (MGSM, MMMLU), and GSM8K's "####".
@@ -52,13 +55,6 @@ _PHRASE = re.compile(
 )
 # "Answer $9$": the bare word counts only when math follows at once.
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
-MAX_JOINED_BOXES = 5
-_BOX_JOINER = re.compile(
-    r"[\s,;$.]*(?:(?:\\quad|\\qquad|\\[()\[\]]|\\text\{[^{}]{0,30}\}|and|or)[\s,;$.]*){0,6}"
-)
-_MAX_JOINER_CHARS = 80
-# In a short gold, a few words may sit between boxes ("\\boxed{1} papers and \\boxed{2} bins").
-_GOLD_JOINER = re.compile(r"[\s,;$.\\()]*(?:[A-Za-z]+[\s,;$.]+){0,2}(?:and|or)?[\s,;$.\\()]*")
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
@@ -94,75 +90,6 @@ def answer_regions(response: str, settings: ExtractSettings = ExtractSettings())
         regions = [response[opened + len(THINK_OPEN) :] if opened >= 0 else response]
     cap = settings.max_region_chars
     return [r[-cap:] if len(r) > cap else r for r in regions]
-
-
-def _box_at(text: str, end: int, settings: ExtractSettings) -> tuple[int, int, str] | None:
-    """``(start, stop, content)`` of the last readable box starting before ``end``."""
-    for _ in range(settings.max_box_candidates):
-        best = -1
-        best_cmd = ""
-        for cmd in BOX_COMMANDS:
-            at = text.rfind(cmd, 0, end)
-            if at > best:
-                best, best_cmd = at, cmd
-        if best < 0:
-            return None
-        arg = command_argument(text, best + len(best_cmd), settings.max_answer_chars)
-        if arg is not None and arg.strip():
-            opened = text.find("{", best, best + len(best_cmd) + 8)
-            begin = opened + 1 if opened >= 0 else text.find(arg, best)
-            return best, begin + len(arg) + (1 if opened >= 0 else 0), arg.strip()
-        end = best
-    return None
-
-
-def last_boxes(
-    text: str, settings: ExtractSettings = ExtractSettings(), joiner: re.Pattern | None = None
-) -> tuple[int, str] | None:
-    """The last box, joined with the boxes right before it (``\\boxed{-2}, \\boxed{1}``).
-
-    Boxes count as one answer when only spaces, commas, ``$``, ``\\quad``,
-    a short ``\\text{...}`` or "and"/"or" separate them, as math-verify joins
-    them.
-
-    Args:
-        text: the region to search.
-        settings: extraction limits.
-        joiner: what may separate joined boxes (default: the above).
-
-    Returns:
-        ``(start of the first joined box, content)``, the contents joined by
-        ``", "``; ``None`` when there is no readable box.
-    """
-    found = _box_at(text, len(text), settings)
-    if found is None:
-        return None
-    start, _, content = found
-    parts = [content]
-    while len(parts) < MAX_JOINED_BOXES:
-        before = _box_at(text, start, settings)
-        between = text[before[1] : start] if before is not None else ""
-        if before is None or len(between) > _MAX_JOINER_CHARS or not (joiner or _BOX_JOINER).fullmatch(between):
-            break
-        start = before[0]
-        parts.append(before[2])
-    unique = list(dict.fromkeys(reversed(parts)))  # a restated box is one answer
-    return start, ", ".join(unique)
-
-
-def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Content of the last well-formed ``\\boxed``/``\\fbox`` in ``text``.
-
-    Args:
-        text: the region to search.
-        settings: extraction limits.
-
-    Returns:
-        The stripped content of the last box, or ``None`` when there is none
-        (or every candidate is unbalanced or empty).
-    """
-    found = _box_at(text, len(text), settings)
-    return found[2] if found else None
 
 
 def strip_delimiters(text: str) -> str:
@@ -345,7 +272,7 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
         return gold[mark + len(GSM8K_MARK) :].strip().rstrip(".")
     if "\\boxed" in gold or "\\fbox" in gold:
         short = len(gold) <= settings.max_bare_chars
-        boxed = last_boxes(gold[-settings.max_region_chars :], settings, _GOLD_JOINER if short else None)
+        boxed = last_boxes(gold[-settings.max_region_chars :], settings, GOLD_JOINER if short else None)
         if boxed:
             return boxed[1]
     return strip_delimiters(gold)
