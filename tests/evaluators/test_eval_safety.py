@@ -70,8 +70,9 @@ HOSTILE_TEXT = [
 def test_slow_sympy_work_is_cut_at_the_deadline(response):
     start = time.monotonic()
     result = grade_detailed(response, "x^2", "math", FAST)
+    elapsed = time.monotonic() - start
     assert result.correct is False
-    assert time.monotonic() - start < FAST.timeout_s + SLACK_S
+    assert elapsed < FAST.timeout_s + SLACK_S, (result, elapsed)
 
 
 @pytest.mark.parametrize("response", HOSTILE_TEXT, ids=range(len(HOSTILE_TEXT)))
