@@ -4,7 +4,9 @@ What runs where: extraction and the string-level verdicts (``shortcuts.py``,
 the integer and choice rules) run in the calling thread: linear scans of
 capped text, microseconds to a few milliseconds even for a 1 MB response.
 Only math answers that need parsing go to a worker process (math-verify and
-sympy), under the deadline of ``GradeSettings.timeout_s``.
+sympy), under the deadline of ``GradeSettings.timeout_s``. The pool's
+one-time start-up (``PoolSettings.start_timeout_s``) is not counted against
+the first answer's deadline.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from evaluators.parse import parseable, prepare
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
 from evaluators.shortcuts import same_answer, text_verdict, time_verdict
-from evaluators.timeout import TaskFailed, TaskTimeout, run_with_deadline
+from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadline
 
 KINDS = ("math", "aime", "gpqa")
 # Names other suites use for the same three graders.
 KIND_ALIASES = {"integer": "aime", "choice": "gpqa", "multiple_choice": "gpqa", "mc": "gpqa"}
 NO_ANSWER = "no answer found"
 _TASK = "evaluators.tasks:compare_math"
+_PING = "evaluators.tasks:ping"
 
 
 def resolve_kind(kind: str) -> str:
@@ -58,7 +61,9 @@ def _compare_math(gold: str, pred: str, settings: GradeSettings, started: float)
         # Too long, too deep for the recursive parser, or a numeral sympy
         # would spend the whole deadline on: not worth a worker.
         return False, "mismatch (prediction too large to parse or evaluate)"
-    remaining = settings.timeout_s - (time.monotonic() - started)
+    # NOTE: the pool's one-time start-up is not this answer's work.
+    start_up = get_pool(settings.pool).ensure_started(_PING, settings.pool.start_timeout_s)
+    remaining = settings.timeout_s - (time.monotonic() - started - start_up)
     try:
         return run_with_deadline(_TASK, (gold, pred, settings.compare), remaining, settings.pool)
     except TaskTimeout:
@@ -148,4 +153,4 @@ def warm_up(settings: GradeSettings = GradeSettings(), timeout_s: float = 60.0) 
     Raises:
         TaskTimeout: no worker came up in time.
     """
-    run_with_deadline("evaluators.tasks:ping", (), timeout_s, settings.pool)
+    run_with_deadline(_PING, (), timeout_s, settings.pool)

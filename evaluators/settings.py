@@ -108,11 +108,15 @@ class PoolSettings:
         start_method: multiprocessing start method; ``forkserver`` forks
             workers from a process that already imported sympy and
             math-verify, so a restart after a timeout costs milliseconds.
+        start_timeout_s: the most a process waits, once, for the pool to
+            start (importing sympy and math-verify: about 1 s, several on a
+            loaded machine). Not counted against the first answer's deadline.
     """
 
     max_workers: int = 8
     memory_limit_mb: int | None = 2048
     start_method: str = "forkserver"
+    start_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,13 @@ def test_pool_waiting_for_a_worker_counts_against_the_deadline():
         assert max(durations) < 0.5 + SLACK_S
     finally:
         pool.close()
+
+
+def test_pool_start_up_is_not_the_first_answers_time():
+    # A pool of its own starts cold: importing sympy and math-verify takes
+    # longer than this answer's whole deadline on a loaded machine.
+    settings = GradeSettings(timeout_s=1.0, pool=PoolSettings(max_workers=2, memory_limit_mb=1024))
+    assert grade_detailed("\\boxed{0.5}", "\\frac{1}{2}", "math", settings).reason == "match: math-verify"
+    start = time.monotonic()
+    assert grade_detailed("\\boxed{0.4}", "\\frac{1}{2}", "math", settings).correct is False
+    assert time.monotonic() - start < settings.timeout_s + SLACK_S
