@@ -48,7 +48,8 @@ _PHRASE = re.compile(
 _FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)})
 _IS_CORRECT = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
 _LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
-_CAPITAL = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z'])")
+# A capital letter alone, or a lower-case one in parentheses: "(b)".
+_CAPITAL = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z'])|\(([a-z])\)")
 _NEGATION = re.compile(r"(?:\bnot|n't\s+be|\bnor)\s*[\"'(*]*$", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*\s*\(?([A-Z])\)?\s*\*\*")
 _PHRASE_REACH = 60
@@ -142,8 +143,9 @@ def _phrase_letter(window: str, letters: str) -> str | None:
     for match in reversed(list(_PHRASE.finditer(window))):
         reach = window[match.end() : match.end() + _PHRASE_REACH]
         for found in _CAPITAL.finditer(reach):
-            if found.group(1) in letters and not _NEGATION.search(reach[: found.start()]):
-                return found.group(1)
+            letter = (found.group(1) or found.group(2)).upper()
+            if letter in letters and not _NEGATION.search(reach[: found.start()]):
+                return letter
     return None
 
 

@@ -39,6 +39,9 @@ _UNICODE = (
     ("≥", "\\ge "),
     ("≠", "\\neq "),
     ("·", "\\cdot "),
+    ("\\varnothing", "\\emptyset"),
+    ("\\langle", "("),
+    ("\\rangle", ")"),
 )
 _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{)")
 # "1000,99" and "0,111" use a decimal comma; "58,500" (thousands) and "-2,1" (a list) do not.

@@ -232,3 +232,28 @@ OTHER_SUITES = [
 @pytest.mark.parametrize("gold,response,kind,expected", OTHER_SUITES)
 def test_other_suites(gold, response, kind, expected):
     assert grade_detailed(response, gold, kind).correct is expected
+
+
+MORE_FORMS = [
+    ("\\emptyset", "\\boxed{\\varnothing}", "math", True),
+    ("\\emptyset", "\\boxed{\\{0\\}}", "math", False),
+    ("(1, 2, 3)", "\\boxed{\\langle 1, 2, 3 \\rangle}", "math", True),
+    ("(1, 2, 3)", "\\boxed{\\langle 1, 3, 2 \\rangle}", "math", False),
+    ("B", "The answer is (b).", "gpqa", True),
+    ("B", "The answer is a bit unclear, maybe (c).", "gpqa", False),
+    ("a=2, b=3", "(2,3)", "math", True),
+    ("\\sin^2 x + \\cos^2 x", "1", "math", True),
+    ("5!", "120", "math", True),
+    ("\\binom{5}{2}", "10", "math", True),
+    ("x^2+y^2=1", "y^2+x^2=1", "math", True),
+    ("x^2+y^2=1", "x^2+y^2=2", "math", False),
+    ("\\{2, 3\\}", "x = 2 or x = 3", "math", True),
+    ("2", "x = 2 or x = 3", "math", False),
+    ("42", "<think>The answer might be 41.</think>\nThe answer is 42.", "math", True),
+    ("41", "<think>The answer might be 41.</think>\nThe answer is 42.", "math", False),
+]
+
+
+@pytest.mark.parametrize("gold,response,kind,expected", MORE_FORMS)
+def test_more_forms(gold, response, kind, expected):
+    assert grade_detailed(response, gold, kind).correct is expected
