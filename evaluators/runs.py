@@ -119,7 +119,9 @@ def _row(line: int, data: object, fields: FieldNames, kind: str | None, context:
         raise InputError(f"{where}: expected a JSON object, got {type(data).__name__}")
     for name in (fields.response, fields.gold):
         if name not in data:
-            raise InputError(f"{where}: missing field {name!r}")
+            # A run's samples get their gold when bench grades them.
+            hint = " (the run is not graded yet: rerun its memshare bench command)" if context.dataset else ""
+            raise InputError(f"{where}: missing field {name!r}{hint}")
     if data[fields.gold] is None:
         raise InputError(f"{where}: field {fields.gold!r} is null")
     dataset = data.get(fields.dataset)

@@ -218,3 +218,10 @@ def test_run_folder_without_config_or_kind(runner, tmp_path):
 def test_folder_without_samples(runner, tmp_path):
     result = runner.invoke(app, ["grade", str(tmp_path)])
     _assert_clean_failure(result, "no samples.jsonl")
+
+
+def test_ungraded_run_says_so(runner, tmp_path):
+    rows = [{"problem_id": "1", "sample_index": 0, "response": "\\boxed{1}"}]
+    run = write_run(tmp_path / "run", rows, {"dataset": "math500"})
+    result = runner.invoke(app, ["grade", str(run)])
+    _assert_clean_failure(result, "missing field 'gold' (the run is not graded yet")
