@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 
 _WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)\}")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|\\circ|\^\{?\\circ\}?|\$|\\%|%|[{}]")
+# Thin spaces, dollar and percent signs, degrees and braces vanish ("1,\\!000"
+# is 1,000); wide spaces separate ("25 \\quad 26" is two answers).
+_JOINING = re.compile(r"\\[,;:!]|\\?\$|\\?%|\^\{?\\circ\}?|\\circ|[{}]")
+_SEPARATING = re.compile(r"\\quad|\\qquad|\\ ")
 _WORDS = re.compile(r"[^\W\d_]+(?:\s*\^\s*\d)?")
 _INTEGER = re.compile(r"([+-]?)0*(\d{1,30})(?:\.0+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
@@ -22,11 +25,13 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
 
 def _clean(text: str) -> str:
     text = _WRAPPER.sub(lambda m: m.group(1) if any(c.isdigit() for c in m.group(1)) else " ", text)
-    text = _SPACING.sub(" ", text)
+    text = _SEPARATING.sub(" ", _JOINING.sub("", text))
     text = text[text.rfind("=") + 1 :]  # "n = 34" -> " 34"
     text = _WORDS.sub(" ", text)
     text = _THOUSANDS.sub("", text)
-    return text.strip().rstrip(".").replace(" ", "")
+    tokens = text.strip().rstrip(".").split()
+    # "25 or 26" is two answers, not 2526.
+    return tokens[0] if len(tokens) == 1 else ""
 
 
 def parse_integer(text: str) -> int | None:

@@ -274,6 +274,9 @@ def test_text_verdict(gold, pred, expected):
         ("70.5", None),
         ("\\frac{10}{2}", None),
         ("10^3", None),
+        ("25 or 26", None),
+        ("x = 25 \\text{ or } 26", None),
+        ("\\$1,\\!000", 1000),
         ("", None),
     ],
 )
