@@ -125,7 +125,7 @@ def _delimited(value: str) -> str | None:
 
 
 def _phrase_value(rest: str) -> str | None:
-    rest = rest.lstrip(" \t*:：").lstrip()
+    rest = rest.lstrip(" \t*:：}").lstrip()  # "\\text{The answer is } 5"
     inner = _delimited(rest)
     if inner is None:
         line = rest.split("\n", 1)[0]
