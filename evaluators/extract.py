@@ -55,6 +55,8 @@ _PHRASE = re.compile(
 )
 # "Answer $9$": the bare word counts only when math follows at once.
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
+# A phrase whose value is a sentence counts only this close to the region's end.
+PROSE_PHRASE_REACH = 300
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
@@ -215,21 +217,34 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
     return best[1]
 
 
+def _phrase_answer(region: str, phrase: tuple[int, str, bool], settings: ExtractSettings) -> str | None:
+    position, value, _ = phrase
+    inner = last_boxes(value, settings)
+    if inner is not None:
+        return inner[1]  # "The answer is $\\boxed{5}$" keeps what is in the box
+    value = strip_delimiters(value)
+    if _is_bare_math(value):
+        return value
+    if len(region) - position > PROSE_PHRASE_REACH:
+        return None  # "To answer: first ..." early on is not where the answer is
+    # "Final Answer: The largest $n$ is 34." -> the sentence's final expression.
+    return bare_final(value, settings)
+
+
 def _region_answer(region: str, settings: ExtractSettings, boxed_somewhere: bool) -> str | None:
     box = last_boxes(region, settings)
     phrase = _last_phrase(region, settings)
-    # NOTE: a box wins over phrases, except a "final answer is" after it: the
-    # model restated its final answer after boxing an intermediate result.
-    if box is not None and not (phrase is not None and phrase[2] and phrase[0] > box[0]):
-        return box[1]
-    if phrase is not None:
-        value = phrase[1]
-        inner = last_boxes(value, settings)
-        if inner is not None:
-            return inner[1]  # "The answer is $\boxed{5}$" keeps what is in the box
-        value = strip_delimiters(value)
-        # "Final Answer: The largest $n$ is 34." -> the sentence's final expression.
-        return value if _is_bare_math(value) else bare_final(value, settings) or value
+    answer = _phrase_answer(region, phrase, settings) if phrase is not None else None
+    if box is not None:
+        # NOTE: a box wins over phrases, except a "final answer is X" after it
+        # with a value: the model boxed an intermediate result, then restated.
+        restated = phrase is not None and phrase[2] and phrase[0] > box[0] and answer is not None
+        if not (restated and any(ch.isdigit() or ch == "\\" for ch in answer)):
+            return box[1]
+    if answer is not None:
+        return answer
+    if phrase is not None and len(region) - phrase[0] <= PROSE_PHRASE_REACH:
+        return None  # the closing phrase states no readable value ("Answer $ \\n 9 \\n $")
     if boxed_somewhere:
         return None  # a box cut off or too long to read: its digits are not an answer
     return bare_final(region, settings)

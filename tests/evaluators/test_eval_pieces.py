@@ -88,6 +88,8 @@ def test_command_argument_forms():
         ("### Final Answer\n\nThe value is $17$.", "17"),
         ("Respuesta: 17", "17"),
         ("#### 17", "17"),
+        ("To answer: first compute 3+4 = 7." + " Then we simplify." * 30 + " So we get 12.", "12"),
+        ("\\boxed{5}. Final answer is as above.", "5"),
         ("", None),
         ("No idea, sorry.", None),
     ],
