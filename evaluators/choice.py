@@ -11,11 +11,10 @@ Prediction letter, per region (see ``extract.answer_regions``), first hit wins:
 
 1. the last ``\\boxed{...}`` holding a letter or a labelled option
    (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``);
-2. the last phrase "answer is / answer: / option is / choice is / I choose /
-   pick / select / go with" followed, within a few words, by a capital
-   letter that is not negated (``Answer: "C"``, ``The answer is for sure D,
-   it can't be A or B``);
-3. the last "C is correct / C is the best";
+2. the last phrase "answer is / answer: / option is / choice is" followed,
+   within a few words, by a capital letter that is not negated (``Answer:
+   "C"``, ``The answer is for sure D, it can't be A or B``);
+3. "I choose / pick / select / go with C", "C is correct / the best";
 4. the last bold letter ``**C**`` / ``**(C)**``;
 5. a last non-empty line that is only a letter, e.g. ``(C)``;
 6. a response that opens with a label (``B) 42 kelvin because ...``).
@@ -40,12 +39,15 @@ _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{")
 _LABEL = re.compile(r"\(([A-Za-z])\)\s*[.:]?\s*(.*)|([A-Z])\s*[.:)]\s*(.*)", re.DOTALL)
 _LONE = re.compile(r"\(?([A-Za-z])\)?\.?")
 _PHRASE = re.compile(
-    r"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|\b(?:choose|chose|pick|select|go\s+with)\b"
-    rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
+    rf"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
     re.IGNORECASE,
 )
 # Full-width letters (Ｃ) as Chinese and Japanese outputs write them.
 _FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)})
+# "I choose B", "go with (C)": the letter right after the verb, not "choose D to be the midpoint".
+_CHOOSE = re.compile(
+    r"\b(?i:choose|chose|pick|select|go\s+with)\s+(?i:option\s+|answer\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z'])(?!\s+to\b)"
+)
 _IS_CORRECT = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
 _LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
 # A capital letter alone, or a lower-case one in parentheses: "(b)".
@@ -159,9 +161,9 @@ def _region_choice(region: str, letters: str, settings: ExtractSettings) -> str 
     letter = _phrase_letter(window, letters)
     if letter:
         return letter
-    correct = [m.group(1) for m in _IS_CORRECT.finditer(window) if m.group(1) in letters]
-    if correct:
-        return correct[-1]
+    stated = [(m.end(), m.group(1)) for p in (_CHOOSE, _IS_CORRECT) for m in p.finditer(window) if m.group(1) in letters]
+    if stated:
+        return max(stated)[1]
     bold = [m.group(1) for m in _BOLD.finditer(window) if m.group(1) in letters]
     if bold:
         return bold[-1]

@@ -257,3 +257,16 @@ MORE_FORMS = [
 @pytest.mark.parametrize("gold,response,kind,expected", MORE_FORMS)
 def test_more_forms(gold, response, kind, expected):
     assert grade_detailed(response, gold, kind).correct is expected
+
+
+CHOOSE_FORMS = [
+    ("B", "I choose B because the others fail.", True),
+    ("D", "We choose D to be the midpoint of AB, then the answer follows. I choose B.", False),
+    ("B", "We choose D to be the midpoint of AB, then the answer follows. I choose B.", True),
+    ("A", "Let us choose a point P on the circle.", False),
+]
+
+
+@pytest.mark.parametrize("gold,response,expected", CHOOSE_FORMS)
+def test_choose_forms(gold, response, expected):
+    assert grade_detailed(response, gold, "gpqa").correct is expected
