@@ -8,9 +8,9 @@ message naming the file and line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 from evaluators.grade import grade_detailed, warm_up
 from evaluators.result import GradeResult

@@ -24,9 +24,9 @@ from evaluators import (
     time_verdict,
     verify_parsed,
 )
+from evaluators.boxes import last_boxes
 from evaluators.braces import command_argument, group_end, nesting_depth
 from evaluators.choice import parse_gold
-from evaluators.boxes import last_boxes
 from evaluators.extract import bare_final, strip_delimiters
 from evaluators.parse import prepare
 
