@@ -1,5 +1,10 @@
 """Reading rows to grade: a JSONL file, or a run folder of ``memshare bench``.
 
+A run folder's ``samples.jsonl`` is read by the reader the caller passes
+(the CLI passes the bench's own, ``memshare.results.read_samples``), so that
+there is one reader of that file; ``evaluators`` itself never imports
+``memshare``.
+
 A run folder holds ``samples.jsonl`` (one row per sample: ``problem_id``,
 ``sample_index``, ``response``, and once graded ``gold``) and ``config.json``
 (``dataset``, and from newer benches ``kind``). Rows that lack ``kind`` or
@@ -11,6 +16,7 @@ message naming the file and line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +153,29 @@ def _row(line: int, data: object, fields: FieldNames, kind: str | None, context:
     )
 
 
-def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = None,
-              dataset_kinds: dict[str, str] | None = None) -> list[Row]:
+def _jsonl_records(path: Path) -> list[tuple[str, int, object]]:
+    records = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    records.append((f"{path}:{number}", number, json.loads(text)))
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    return records
+
+
+def read_rows(
+    path: Path,
+    fields: FieldNames = FieldNames(),
+    kind: str | None = None,
+    dataset_kinds: dict[str, str] | None = None,
+    sample_reader: Callable[[Path], list[dict]] | None = None,
+) -> list[Row]:
     """Read and validate every row of a JSONL file or run folder.
 
     Args:
@@ -158,6 +185,9 @@ def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = 
         fields: field names.
         kind: a kind for every row, overriding rows and config.
         dataset_kinds: grader kind per known dataset name.
+        sample_reader: reads a run folder's ``samples.jsonl`` (the bench's own
+            reader, which drops a torn last line and duplicate samples);
+            without it, or outside a run folder, the file is read as JSONL.
 
     Returns:
         The rows, in file order.
@@ -180,20 +210,11 @@ def read_rows(path: Path, fields: FieldNames = FieldNames(), kind: str | None = 
         raise InputError(f"{path}: not a regular file")
     dataset_kinds = dataset_kinds or {}
     context = run_context(path, dataset_kinds)
-    rows = []
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    data = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{where}: malformed JSON ({exc.msg})") from None
-                rows.append(_row(number, data, fields, kind, context, dataset_kinds, where))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+    if sample_reader is not None and (path.parent / CONFIG).is_file():
+        records = [(f"{path} sample {n}", n, data) for n, data in enumerate(sample_reader(path), start=1)]
+    else:
+        records = _jsonl_records(path)
+    rows = [_row(n, data, fields, kind, context, dataset_kinds, where) for where, n, data in records]
     if not rows:
         raise InputError(f"{path}: no rows")
     return rows

@@ -85,6 +85,8 @@ def grade(
     from evaluators.regrade import FieldNames, InputError, read_rows, regrade, summarize, write_rows
     from evaluators.settings import PERCENT_MODES, CompareSettings, GradeSettings
     from memshare.data import DATASETS
+    from memshare.errors import UserError
+    from memshare.results import read_samples
 
     if timeout <= 0 or jobs < 1:
         raise _fail("--timeout must be positive and --jobs at least 1")
@@ -93,8 +95,9 @@ def grade(
     fields = FieldNames(response=response_field, gold=gold_field, kind=kind_field, dataset=dataset_field)
     dataset_kinds = {name: spec.kind for name, spec in DATASETS.items()}
     try:
-        rows = read_rows(file, fields, kind, dataset_kinds)
-    except InputError as exc:
+        # A run folder's samples go through the bench's one reader of samples.jsonl.
+        rows = read_rows(file, fields, kind, dataset_kinds, sample_reader=lambda p: read_samples(p)[0])
+    except (InputError, UserError) as exc:
         raise _fail(str(exc)) from None
 
     from rich.console import Console

@@ -225,3 +225,20 @@ def test_ungraded_run_says_so(runner, tmp_path):
     run = write_run(tmp_path / "run", rows, {"dataset": "math500"})
     result = runner.invoke(app, ["grade", str(run)])
     _assert_clean_failure(result, "missing field 'gold' (the run is not graded yet")
+
+
+def test_run_folder_uses_the_bench_reader(runner, tmp_path):
+    # A killed run leaves a torn last line and may repeat a sample: the bench's
+    # reader drops both, so the run still grades.
+    run = write_run(tmp_path / "run", RUN_ROWS[:2], {"dataset": "math500"})
+    with (run / "samples.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(RUN_ROWS[0]) + "\n" + '{"problem_id": "p9", "resp')
+    result = runner.invoke(app, ["grade", str(run), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["datasets"]["math500"]["num_graded"] == 2
+
+
+def test_plain_file_with_a_torn_line_is_refused(runner, tmp_path):
+    path = tmp_path / "preds.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n" + '{"response": "x', encoding="utf-8")
+    _assert_clean_failure(runner.invoke(app, ["grade", str(path)]), "preds.jsonl:2: malformed JSON")
