@@ -107,7 +107,7 @@ def strip_delimiters(text: str) -> str:
     for left, right in _DELIMITERS:
         if len(text) > len(left) + len(right) and text.startswith(left) and text.endswith(right):
             inner = text[len(left) : -len(right)]
-            if left != "$" or "$" not in inner:
+            if left != "$" or "$" not in inner.replace("\\$", ""):
                 return inner.strip()
     return text
 

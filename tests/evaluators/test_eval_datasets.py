@@ -60,3 +60,16 @@ def test_aime_golds_against_themselves(load_dataset):
         assert _failures(pairs, "aime") == []
         wrong = [(f"\\boxed{{{int(gold) + 1}}}", gold) for gold in golds]
         assert len(_failures(wrong, "aime")) == len(wrong)
+
+
+def test_math500_golds_as_bare_answers(load_dataset):
+    # Predictions that are just the answer, or the answer in the usual phrases.
+    rows = load_dataset("math500")
+    forms = (
+        "{}",
+        "${}$",
+        "Final Answer: The final answer is ${}$. I hope it is correct.",
+    )
+    for form in forms:
+        pairs = [(form.format(row["answer"]), row["answer"]) for row in rows]
+        assert _failures(pairs, "math") == [], form
