@@ -4,10 +4,10 @@ Built on Hugging Face's ``math-verify`` (parsing and equivalence), with thin
 layers for what the library lacks. ``grade(response, gold, kind)`` is the
 entry point; the pieces it is built from are usable alone:
 
-* extract: ``extract_math_answer`` / ``gold_answer`` (``extract.py``),
-  ``extract_choice`` (``choice.py``): the final answer of a long reasoning
-  output (after ``</think>``, the last box, answer phrases, a bare final
-  expression) and the final answer of a worked gold (``#### 18``);
+* extract: ``extract_math_answer`` / ``gold_answer`` (``extract.py``,
+  ``boxes.py``), ``extract_choice`` (``choice.py``): the final answer of a
+  long reasoning output (after ``</think>``, the last box, answer phrases, a
+  bare final expression) and the final answer of a worked gold (``#### 18``);
 * parse: ``parse_answer`` (``parse.py``): math-verify's LaTeX parser, never
   sympy's ``parse_expr``/``eval`` on model text;
 * compare: ``verify_parsed`` (``compare.py``): math-verify's ``verify``, gold
@@ -16,7 +16,9 @@ entry point; the pieces it is built from are usable alone:
   the integer rule (``aime.py``);
 * ``WorkerPool`` / ``run_with_deadline``: deadline-bounded execution that
   works from any thread (``timeout.py``); math-verify's own timeout uses
-  ``signal.alarm``, which only works in the main thread.
+  ``signal.alarm``, which only works in the main thread;
+* re-grading files and run folders, pass@1 per dataset: ``runs.py``,
+  ``regrade.py`` (used by ``memshare grade``).
 
 Importing this package is cheap: sympy and math-verify load only in the
 worker processes (or on the first direct ``parse_answer`` call).
