@@ -246,9 +246,11 @@ class WorkerPool:
             if not self._started:
                 try:
                     self.call(target, (), timeout)
-                    self._started = True
                 except (TaskTimeout, TaskFailed):
                     pass  # tasks then run (and time out) under their own deadlines
+                # NOTE: one attempt per pool: a pool that cannot start must not
+                # cost every later answer another start-up wait.
+                self._started = True
         return time.monotonic() - began
 
     def close(self) -> None:
