@@ -12,14 +12,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from evaluators.grade import grade_detailed, warm_up
+from evaluators.grade import grade_detailed
 from evaluators.result import GradeResult
 from evaluators.runs import FieldNames, InputError, Row, read_rows
 from evaluators.settings import GradeSettings
-from evaluators.timeout import TaskTimeout
 
 STORED_VERDICT = "correct"
-POOL_START_S = 120.0
 __all__ = ["FieldNames", "InputError", "Row", "pass_at_1", "read_rows", "regrade", "summarize", "write_rows"]
 
 
@@ -41,12 +39,6 @@ def regrade(
     Returns:
         One result per row, in row order.
     """
-    try:
-        # NOTE: the pool's one-time start-up (importing sympy and math-verify)
-        # must not eat the first answers' deadlines on a loaded machine.
-        warm_up(settings, timeout_s=POOL_START_S)
-    except TaskTimeout:
-        pass  # each answer then times out on its own, with its reason
     results: list[GradeResult | None] = [None] * len(rows)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {

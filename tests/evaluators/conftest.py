@@ -28,14 +28,3 @@ def load_dataset():
 
     return load
 
-
-@pytest.fixture(scope="session", autouse=True)
-def warm_pool():
-    """Start the grading workers once, as ``regrade`` does, before any deadline runs.
-
-    On a loaded 2-core machine the pool's start-up (importing sympy and
-    math-verify) can take seconds; a cold first call would time out.
-    """
-    from evaluators import GradeSettings, warm_up
-
-    warm_up(GradeSettings(), timeout_s=120.0)
