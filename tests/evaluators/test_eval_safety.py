@@ -14,6 +14,7 @@ from evaluators import (
     WorkerPool,
     grade,
     grade_detailed,
+    warm_up,
 )
 
 FAST = GradeSettings(timeout_s=2.0)
@@ -64,6 +65,13 @@ HOSTILE_TEXT = [
     "\\text{" * (MEGABYTE // 6),
     "\\boxed{1} and " * (MEGABYTE // 15),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started_pool():
+    """Deadlines are timed on a started pool: the one-time start-up is not
+    part of any answer's deadline (see the last test of this module)."""
+    warm_up(GradeSettings(), timeout_s=120.0)
 
 
 @pytest.mark.parametrize("response", SLOW_FOR_SYMPY)
