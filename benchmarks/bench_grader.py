@@ -24,6 +24,8 @@ wrong answers   2.16 ms/grade    7.07 ms/grade (slowest 195 ms)
 pool start-up   1.14 s           1.65 s
 ==============  ===============  ===============================
 
+A later pair at load ~15 measured before 0.10 / 13.1 / 5.9 ms, after 0.76 /
+6.8 / 8.3 ms (slowest 1.1 s): on this machine the figures follow the load.
 On a quieter machine the old grader measured 0.03 / 0.99 / 0.74 ms. The
 new one is slower per parse (math-verify normalizes more and tries more
 comparisons) and its string shortcut decides fewer pairs, but every call
