@@ -1,47 +1,75 @@
-"""Pull the final answer out of a model response.
+"""Pull the final answer out of a model response (or out of a worked gold).
 
-Policy, in order:
+math-verify's own extraction reads the whole text with priority regexes; long
+reasoning outputs need a policy of their own first. Policy, in order:
 
 1. Regions. Text after the last ``</think>`` is searched first; when it holds
    no answer, the inside of the think block is searched. A response with
    ``<think>`` but no ``</think>`` (generation cut off) is searched inside the
    think block only. A response without think tags is one region.
 2. Inside a region, the LAST ``\\boxed{...}`` or ``\\fbox{...}`` wins (models
-   restate a corrected answer last; when several parts are boxed, the last
-   box is the one graded). Braces are balanced, so ``\\boxed{\\frac{a}{b}}``
-   is whole; the no-brace form ``\\boxed 5`` is read up to the next space. A
-   box whose braces never close (cut-off output) is skipped in favour of the
-   one before it.
-3. Without a box, the last answer phrase is used: "final answer is X",
-   "the answer is X", "Answer: X". X is the ``$...$`` (or ``\\(...\\)``,
-   ``\\[...\\]``) group right after the phrase, else the rest of the line up
-   to the first sentence end.
-4. Nothing found: ``None``. No "last number in the text" fallback: it turns
-   arithmetic from the reasoning into answers and rewards guessing.
+   restate a corrected answer last), joined with the boxes right before it
+   when only separators lie between (``boxes.py``), unless a "final answer
+   is ..." phrase comes after it.
+3. Without a box, the last answer phrase: "final answer is X", "the answer
+   is X", "Answer: X", "Answer" directly followed by ``$X$``, GSM8K's
+   "#### X", or "Answer:" in another language ("Respuesta:", "答案："). X is
+   the ``$...$`` (or ``\\(...\\)``, ``\\[...\\]``) group right after the
+   phrase, else the rest of the line up to the first sentence end; when X is
+   a sentence ("The largest $n$ is 34"), its final expression (step 4).
+4. Without a phrase, the bare final expression: a short region that is only
+   mathematics (``5``, ``$\\frac{1}{2}$``, ``(p,q)=(3,2)``) or a few words
+   (``Evelyn``) is the answer whole; otherwise the last math group or the last
+   number in the tail, whichever ends later ("Therefore $x \\geq 5$ is the
+   solution.", "La respuesta es 42", "答案是 42"). Not when the response
+   holds a box that cannot be read (cut off, or longer than
+   ``max_answer_chars``): the digits around it are not an answer.
+5. Nothing found: ``None``.
 
-Only the last ``max_region_chars`` of a region are scanned and phrases are
-looked for in the last ``phrase_window_chars``; every scan is linear.
+Only the last ``max_region_chars`` of a region are scanned, phrases and bare
+expressions only in the last ``phrase_window_chars``; every regex is linear
+or bounded (no unbounded nested quantifiers), so hostile text cannot make it
+backtrack.
 """
 
 from __future__ import annotations
 
 import re
 
-from evaluators.braces import command_argument
+from evaluators.boxes import BOX_COMMANDS, GOLD_JOINER, last_boxes
 from evaluators.settings import ExtractSettings
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
-BOX_COMMANDS = ("\\boxed", "\\fbox")
+GSM8K_MARK = "####"
 
-# The phrase itself only; the value after it is cut out by hand. No nested
-# quantifiers, so a hostile window cannot make this backtrack.
+# "Answer:" in the languages of multilingual suites (MGSM, MMMLU), and GSM8K's "####".
+FOREIGN_ANSWER_WORDS = (
+    r"Antwort|R[ée]ponse|Respuesta|Resposta|Risposta|Ответ|Відповідь|答案|回答|答|정답|Jawaban|Jibu|Svar|"
+    r"Antwoord|Odpowied[źz]|Cevap|Javob|उत्तर|উত্তর|الإجابة|إجابة|Đáp án|คำตอบ"
+)
 _PHRASE = re.compile(
-    r"(?:final\s+answer|\banswer)(?:\s+is|\s+would\s+be|\s*:|\s*=)",
+    r"(?:final\s+answer|\banswer)(?:\s+is|\s+would\s+be|\s*:|\s*=)|答案是|####"
+    rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
     re.IGNORECASE,
 )
+# "Answer $9$": the bare word counts only when math follows at once.
+_BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
+# A phrase whose value is a sentence counts only this close to the region's end.
+PROSE_PHRASE_REACH = 300
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
+_MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
+_NUMBER = re.compile(
+    r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,(?:\d{2}|\d{4,})(?![\d,])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?"
+    r"|(?<![A-Za-z0-9_.])-?\.\d+(?:\s*%)?"
+)
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_TEXT_GROUP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{[^{}]*\}")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+# Words that occur in bare mathematics rather than in sentences.
+_MATH_WORDS = frozenset({"or", "and", "pi", "inf", "infty", "sin", "cos", "tan", "log", "ln", "exp", "sqrt", "mod"})
+_TEXT_ONLY = re.compile(r"[^\W\d_][\w'\-]{0,40}(?: [^\W\d_][\w'\-]{0,40}){0,3}\.?")
 
 
 def answer_regions(response: str, settings: ExtractSettings = ExtractSettings()) -> list[str]:
@@ -66,41 +94,71 @@ def answer_regions(response: str, settings: ExtractSettings = ExtractSettings())
     return [r[-cap:] if len(r) > cap else r for r in regions]
 
 
-def last_boxed(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Content of the last well-formed ``\\boxed``/``\\fbox`` in ``text``.
+def strip_delimiters(text: str) -> str:
+    """``$x$``, ``$$x$$``, ``\\(x\\)``, ``\\[x\\]`` -> ``x`` (whole-text delimiters only).
 
     Args:
-        text: the region to search.
-        settings: extraction limits.
+        text: an answer.
 
     Returns:
-        The stripped content of the last box, or ``None`` when there is none
-        (or every candidate is unbalanced or empty).
+        The answer without its outer math delimiters and surrounding space.
     """
-    end = len(text)
-    for _ in range(settings.max_box_candidates):
-        best = -1
-        best_cmd = ""
-        for cmd in BOX_COMMANDS:
-            at = text.rfind(cmd, 0, end)
-            if at > best:
-                best, best_cmd = at, cmd
-        if best < 0:
-            return None
-        arg = command_argument(text, best + len(best_cmd), settings.max_answer_chars)
-        if arg is not None and arg.strip():
-            return arg.strip()
-        end = best
-    return None
+    text = text.strip()
+    for left, right in _DELIMITERS:
+        if len(text) > len(left) + len(right) and text.startswith(left) and text.endswith(right):
+            inner = text[len(left) : -len(right)]
+            if left != "$" or "$" not in inner.replace("\\$", ""):
+                return inner.strip()
+    return text
 
 
 def _delimited(value: str) -> str | None:
     for left, right in _DELIMITERS:
         if value.startswith(left):
             close = value.find(right, len(left))
-            if close > len(left):
-                return value[len(left) : close]
-            return None
+            while close > 0 and right == "$" and value[close - 1] == "\\":
+                close = value.find(right, close + 1)  # "\$" is a dollar sign, not a delimiter
+            if close <= len(left):
+                return None
+            inner = value[len(left) : close]
+            # Inline math does not span lines (as in math-verify).
+            return None if left in ("$", "\\(") and "\n" in inner else inner
+    return None
+
+
+def _phrase_value(rest: str) -> str | None:
+    rest = rest.lstrip(" \t*:：}").lstrip()  # "\\text{The answer is } 5"
+    inner = _delimited(rest)
+    if inner is None:
+        line = rest.split("\n", 1)[0]
+        end = _SENTENCE_END.search(line)
+        inner = line[: end.start()] if end else line
+    return clean_answer(inner)
+
+
+def clean_answer(value: str) -> str | None:
+    """Drop markdown emphasis, quotes and end punctuation around an answer.
+
+    Args:
+        value: an extracted answer.
+
+    Returns:
+        ``42`` for ``**42**.``; ``None`` when nothing is left.
+    """
+    value = value.strip().strip("*").strip().strip("\"“”").strip().rstrip(".,;。").strip()
+    return value or None
+
+
+def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool] | None:
+    """``(position, value, strong)`` of the last answer phrase with a value."""
+    offset = max(0, len(text) - settings.phrase_window_chars)
+    window = text[offset:]
+    matches = list(_PHRASE.finditer(window)) + list(_BARE_ANSWER_WORD.finditer(window))
+    for match in sorted(matches, key=lambda m: m.end(), reverse=True):
+        value = _phrase_value(window[match.end() : match.end() + settings.max_answer_chars])
+        if value:
+            strong = match.group().lower().startswith("final")
+            return offset + match.start(), value, strong
     return None
 
 
@@ -115,28 +173,85 @@ def answer_phrase(text: str, settings: ExtractSettings = ExtractSettings()) -> s
         The answer text (math delimiters and trailing punctuation removed),
         or ``None`` when no phrase is followed by a value.
     """
-    window = text[-settings.phrase_window_chars :]
-    for match in reversed(list(_PHRASE.finditer(window))):
-        rest = window[match.end() : match.end() + settings.max_answer_chars]
-        value = _phrase_value(rest)
-        if value:
-            return value
-    return None
+    found = _last_phrase(text, settings)
+    return found[1] if found else None
 
 
-def _phrase_value(rest: str) -> str | None:
-    rest = rest.lstrip(" \t*:").lstrip()
-    inner = _delimited(rest)
-    if inner is None:
-        line = rest.split("\n", 1)[0]
-        end = _SENTENCE_END.search(line)
-        inner = line[: end.start()] if end else line
-    value = inner.strip().strip("*").strip().rstrip(".,;").strip()
-    return value or None
+def _is_bare_math(text: str) -> bool:
+    """Whether ``text`` is mathematics or a short name, not a sentence."""
+    if "$" in text.replace("\\$", ""):
+        return False  # math groups inside prose
+    if _TEXT_ONLY.fullmatch(text):
+        return True  # "Evelyn", "an ellipse", "Monday."
+    words = _WORD.findall(_COMMAND.sub(" ", _TEXT_GROUP.sub(" ", text)))
+    words = [word for word in words if word.lower() not in _MATH_WORDS]
+    # A value with a unit ("15 cm^2", "5.4 cents") is still bare; a sentence is not.
+    return not words or (len(words) <= 2 and not text[:1].isalpha())
+
+
+def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
+    """The bare final expression of a region without box or phrase.
+
+    Args:
+        text: the region to search.
+        settings: extraction limits.
+
+    Returns:
+        The whole (short, sentence-free) region, else the last math group or
+        number of the tail, whichever ends later; ``None`` when there is none.
+    """
+    tail = text[-settings.phrase_window_chars :].strip()
+    if not tail:
+        return None
+    whole = clean_answer(tail)
+    if whole and len(whole) <= settings.max_bare_chars and _is_bare_math(strip_delimiters(whole)):
+        return clean_answer(strip_delimiters(whole))
+    best: tuple[int, str] | None = None
+    for match in _MATH_GROUP.finditer(tail):
+        best = (match.end(), strip_delimiters(match.group()))
+    for match in _NUMBER.finditer(tail):
+        if best is None or match.end() > best[0]:
+            best = (match.end(), match.group())
+    if best is None or not best[1]:
+        return None
+    return best[1]
+
+
+def _phrase_answer(region: str, phrase: tuple[int, str, bool], settings: ExtractSettings) -> str | None:
+    position, value, _ = phrase
+    inner = last_boxes(value, settings)
+    if inner is not None:
+        return inner[1]  # "The answer is $\\boxed{5}$" keeps what is in the box
+    value = strip_delimiters(value)
+    if _is_bare_math(value):
+        return value
+    if len(region) - position > PROSE_PHRASE_REACH:
+        return None  # "To answer: first ..." early on is not where the answer is
+    # "Final Answer: The largest $n$ is 34." -> the sentence's final expression.
+    return bare_final(value, settings)
+
+
+def _region_answer(region: str, settings: ExtractSettings, boxed_somewhere: bool) -> str | None:
+    box = last_boxes(region, settings)
+    phrase = _last_phrase(region, settings)
+    answer = _phrase_answer(region, phrase, settings) if phrase is not None else None
+    if box is not None:
+        # NOTE: a box wins over phrases, except a "final answer is X" after it
+        # with a value: the model boxed an intermediate result, then restated.
+        restated = phrase is not None and phrase[2] and phrase[0] > box[0] and answer is not None
+        if not (restated and any(ch.isdigit() or ch == "\\" for ch in answer)):
+            return box[1]
+    if answer is not None:
+        return answer
+    if phrase is not None and len(region) - phrase[0] <= PROSE_PHRASE_REACH:
+        return None  # the closing phrase states no readable value ("Answer $ \\n 9 \\n $")
+    if boxed_somewhere:
+        return None  # a box cut off or too long to read: its digits are not an answer
+    return bare_final(region, settings)
 
 
 def extract_math_answer(response: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Final answer of a math (or AIME) response, following the module policy.
+    """Final answer of a math (or integer) response, following the module policy.
 
     Args:
         response: the raw model output.
@@ -145,13 +260,37 @@ def extract_math_answer(response: str, settings: ExtractSettings = ExtractSettin
     Returns:
         The answer's LaTeX, or ``None`` when the response states no answer.
     """
+    boxed_somewhere = any(cmd in response for cmd in BOX_COMMANDS)
     for region in answer_regions(response, settings):
-        found = last_boxed(region, settings) or answer_phrase(region, settings)
+        found = _region_answer(region, settings, boxed_somewhere)
         if found:
-            inner = last_boxed(found, settings)
-            # "The answer is $\boxed{5}$" keeps only what is inside the box.
-            return inner if inner else found
+            return found
     return None
+
+
+def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str:
+    """The answer a gold label states.
+
+    A worked solution ending in ``#### 18`` (GSM8K) gives ``18``; one holding
+    ``\\boxed{...}`` gives its last box; anything else is the gold itself,
+    without outer math delimiters.
+
+    Args:
+        gold: the gold label.
+        settings: extraction limits.
+
+    Returns:
+        The gold answer text (possibly empty).
+    """
+    mark = gold.rfind(GSM8K_MARK)
+    if mark >= 0:
+        return gold[mark + len(GSM8K_MARK) :].strip().rstrip(".")
+    if "\\boxed" in gold or "\\fbox" in gold:
+        short = len(gold) <= settings.max_bare_chars
+        boxed = last_boxes(gold[-settings.max_region_chars :], settings, GOLD_JOINER if short else None)
+        if boxed:
+            return boxed[1]
+    return strip_delimiters(gold)
 
 
 def extract_answer(response: str, kind: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
@@ -163,7 +302,7 @@ def extract_answer(response: str, kind: str, settings: ExtractSettings = Extract
         settings: extraction limits.
 
     Returns:
-        The answer text (for ``gpqa`` a single letter A-D), or ``None``.
+        The answer text (for ``gpqa`` a single letter), or ``None``.
 
     Raises:
         ValueError: for an unknown kind.
@@ -171,7 +310,7 @@ def extract_answer(response: str, kind: str, settings: ExtractSettings = Extract
     if kind in ("math", "aime"):
         return extract_math_answer(response, settings)
     if kind == "gpqa":
-        from evaluators.gpqa import extract_choice
+        from evaluators.choice import extract_choice
 
         return extract_choice(response, settings)
     raise ValueError(f"unknown kind {kind!r} (expected math, aime or gpqa)")

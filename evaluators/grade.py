@@ -1,62 +1,90 @@
 """``grade``: extract, then compare, within a time bound.
 
-What runs where: extraction, normalization and the string comparison run in
-the calling thread (linear scans of capped text: microseconds to a few
-milliseconds even for a 1 MB response). Only math answers whose strings
-differ go to a worker process (parsing and sympy), under the deadline of
-``GradeSettings.timeout_s``. AIME and GPQA verdicts never need a worker.
+What runs where: extraction and the string-level verdicts (``shortcuts.py``,
+the integer and choice rules) run in the calling thread: linear scans of
+capped text, microseconds to a few milliseconds even for a 1 MB response.
+Only math answers that need parsing go to a worker process (math-verify and
+sympy), under the deadline of ``GradeSettings.timeout_s``. The pool's
+one-time start-up (``PoolSettings.start_timeout_s``) is not counted against
+the first answer's deadline.
 """
 
 from __future__ import annotations
 
 import time
 
-from evaluators.aime import compare_aime
-from evaluators.extract import extract_math_answer
-from evaluators.gpqa import extract_choice, normalize_choice
-from evaluators.normalize import is_text_answer, normalize_latex, structural_key, text_key
-from evaluators.parse import parseable
+from evaluators.aime import compare_integer
+from evaluators.choice import extract_choice, extract_option_text, letters_for, parse_gold
+from evaluators.extract import extract_math_answer, gold_answer
+from evaluators.parse import parseable, prepare
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
-from evaluators.timeout import TaskFailed, TaskTimeout, run_with_deadline
+from evaluators.shortcuts import same_answer, text_verdict, time_verdict
+from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadline
 
 KINDS = ("math", "aime", "gpqa")
+# Names other suites use for the same three graders.
+KIND_ALIASES = {"integer": "aime", "choice": "gpqa", "multiple_choice": "gpqa", "mc": "gpqa"}
 NO_ANSWER = "no answer found"
 _TASK = "evaluators.tasks:compare_math"
+_PING = "evaluators.tasks:ping"
 
 
-def _grade_gpqa(response: str, gold: str, settings: GradeSettings) -> GradeResult:
-    gold_letter = normalize_choice(gold)
-    if gold_letter is None:
-        return GradeResult(False, None, f"invalid gold: {gold[:40]!r} is not a letter A-D")
-    letter = extract_choice(response, settings.extract)
-    if letter is None:
-        return GradeResult(False, None, NO_ANSWER)
-    if letter == gold_letter:
-        return GradeResult(True, letter, "match: choice")
-    return GradeResult(False, letter, "mismatch")
+def resolve_kind(kind: str) -> str:
+    """The grader kind a name stands for.
+
+    Args:
+        kind: ``math``, ``aime``, ``gpqa`` or an alias (``integer``,
+            ``choice``, ``multiple_choice``, ``mc``), any case.
+
+    Returns:
+        One of ``KINDS``.
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    name = str(kind).strip().lower()
+    name = KIND_ALIASES.get(name, name)
+    if name not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS + tuple(KIND_ALIASES))})")
+    return name
 
 
-def _grade_math(gold: str, pred: str, settings: GradeSettings, started: float) -> GradeResult:
-    if structural_key(gold) == structural_key(pred):
-        return GradeResult(True, pred, "match: string")
-    if is_text_answer(gold) or is_text_answer(pred):
-        if text_key(gold) == text_key(pred):
-            return GradeResult(True, pred, "match: text")
-        return GradeResult(False, pred, "mismatch")
-    compare = settings.compare
-    if not parseable(normalize_latex(pred), compare):
+def _compare_math(gold: str, pred: str, settings: GradeSettings, started: float) -> tuple[bool, str]:
+    if same_answer(gold, pred):
+        return True, "match: string"
+    for rule, name in ((time_verdict, "time"), (text_verdict, "text")):
+        verdict = rule(gold, pred)
+        if verdict is not None:
+            return verdict, f"match: {name}" if verdict else "mismatch"
+    if not parseable(prepare(pred), settings.compare):
         # Too long, too deep for the recursive parser, or a numeral sympy
         # would spend the whole deadline on: not worth a worker.
-        return GradeResult(False, pred, "mismatch (prediction too large to parse or evaluate)")
-    remaining = settings.timeout_s - (time.monotonic() - started)
+        return False, "mismatch (prediction too large to parse or evaluate)"
+    # NOTE: the pool's one-time start-up is not this answer's work.
+    start_up = get_pool(settings.pool).ensure_started(_PING, settings.pool.start_timeout_s)
+    remaining = settings.timeout_s - (time.monotonic() - started - start_up)
     try:
-        correct, reason = run_with_deadline(_TASK, (gold, pred, compare), remaining, settings.pool)
+        return run_with_deadline(_TASK, (gold, pred, settings.compare), remaining, settings.pool)
     except TaskTimeout:
-        return GradeResult(False, pred, f"timeout after {settings.timeout_s}s")
+        return False, f"timeout after {settings.timeout_s}s"
     except TaskFailed as exc:
-        return GradeResult(False, pred, f"error: {exc}")
-    return GradeResult(correct, pred, reason)
+        return False, f"error: {exc}"
+
+
+def _grade_choice(response: str, gold: str, settings: GradeSettings, started: float) -> GradeResult:
+    choice = parse_gold(gold, settings.extract.choices)
+    if choice.letter:
+        letter = extract_choice(response, settings.extract, letters_for(choice, settings.extract))
+        if letter:
+            return GradeResult(letter == choice.letter, letter, "match: choice" if letter == choice.letter else "mismatch")
+    if choice.text is None:
+        return GradeResult(False, None, NO_ANSWER)
+    text = extract_option_text(response, settings.extract)
+    if text is None:
+        return GradeResult(False, None, NO_ANSWER)
+    correct, reason = _compare_math(choice.text, text, settings, started)
+    return GradeResult(correct, text, reason.replace("match:", "match: option text,", 1) if correct else reason)
 
 
 def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings = GradeSettings()) -> GradeResult:
@@ -64,8 +92,11 @@ def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings 
 
     Args:
         response: the model output (``None`` is treated as empty).
-        gold: the gold answer (an int gold, as in AIME 2025, is fine).
-        kind: ``"math"``, ``"aime"`` or ``"gpqa"``.
+        gold: the gold answer (an int gold, as in AIME 2025, is fine; a
+            worked solution ending in ``#### 18`` or in a box grades against
+            its final answer).
+        kind: ``"math"``, ``"aime"`` or ``"gpqa"`` (or an alias, see
+            ``resolve_kind``).
         settings: limits and tolerances; ``settings.timeout_s`` bounds the
             call's wall-clock time.
 
@@ -77,21 +108,24 @@ def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings 
         ValueError: for an unknown ``kind`` (a programming error).
     """
     started = time.monotonic()
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    kind = resolve_kind(kind)
     response = "" if response is None else str(response)
     gold = "" if gold is None else str(gold)
     if not gold.strip():
         return GradeResult(False, None, "invalid gold: empty")
     if kind == "gpqa":
-        return _grade_gpqa(response, gold, settings)
+        return _grade_choice(response, gold_answer(gold, settings.extract), settings, started)
+    gold = gold_answer(gold, settings.extract)
+    if not gold:
+        return GradeResult(False, None, "invalid gold: empty final answer")
     pred = extract_math_answer(response, settings.extract)
     if pred is None:
         return GradeResult(False, None, NO_ANSWER)
     if kind == "aime":
-        correct, reason = compare_aime(gold, pred)
+        correct, reason = compare_integer(gold, pred)
         return GradeResult(correct, pred, reason)
-    return _grade_math(gold, pred, settings, started)
+    correct, reason = _compare_math(gold, pred, settings, started)
+    return GradeResult(correct, pred, reason)
 
 
 def grade(response: str, gold: str, kind: str, settings: GradeSettings = GradeSettings()) -> bool:
@@ -100,7 +134,7 @@ def grade(response: str, gold: str, kind: str, settings: GradeSettings = GradeSe
     Args:
         response: the model output.
         gold: the gold answer.
-        kind: ``"math"``, ``"aime"`` or ``"gpqa"``.
+        kind: ``"math"``, ``"aime"`` or ``"gpqa"`` (or an alias).
         settings: limits and tolerances.
 
     Returns:
@@ -119,4 +153,4 @@ def warm_up(settings: GradeSettings = GradeSettings(), timeout_s: float = 60.0) 
     Raises:
         TaskTimeout: no worker came up in time.
     """
-    run_with_deadline("evaluators.tasks:ping", (), timeout_s, settings.pool)
+    run_with_deadline(_PING, (), timeout_s, settings.pool)

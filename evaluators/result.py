@@ -12,10 +12,11 @@ class GradeResult:
     Attributes:
         correct: the verdict.
         extracted: the answer found in the response (``None`` when none was).
-        reason: why: ``match: <method>`` (string, text, numeric, symbolic,
-            integer, choice, set, tuple, ...), ``mismatch``,
-            ``no answer found``, ``timeout after 5.0s``, ``invalid gold: ...``
-            or ``error: ...``.
+        reason: why: ``match: <method>`` (``string``, ``time``, ``text``,
+            ``math-verify``, ``integer``, ``choice``, ``option text, ...``),
+            ``mismatch`` (with what could not be parsed, if anything),
+            ``no answer found``, ``not an integer: ...``,
+            ``timeout after 5.0s``, ``invalid gold: ...`` or ``error: ...``.
     """
 
     correct: bool

@@ -1,14 +1,14 @@
 """Work run inside pool workers, plus the warm-up done once per worker family.
 
-Importing this module (the forkserver preloads it) imports sympy and the
-LaTeX grammar and parses a few answers, so that every worker forked later
-starts with warm parser caches instead of paying ~0.5 s on its first task.
+Importing this module (the forkserver preloads it) imports sympy and
+math-verify and parses a few answers, so that every worker forked later
+starts with warm grammar caches instead of paying ~0.5 s on its first task.
 """
 
 from __future__ import annotations
 
-from evaluators.compare import verify_detailed
-from evaluators.parse import clear_cache, parse_math
+from evaluators.compare import verify_parsed
+from evaluators.parse import clear_cache, parse_answer
 from evaluators.settings import CompareSettings
 
 
@@ -21,17 +21,9 @@ def compare_math(gold: str, pred: str, settings: CompareSettings) -> tuple[bool,
         settings: comparison settings.
 
     Returns:
-        ``(correct, reason)`` as from ``compare.verify_detailed``; when the
-        prediction could not be parsed the reason says so.
+        ``(correct, reason)`` as from ``compare.verify_parsed``.
     """
-    gold_parsed = parse_math(gold, settings)
-    pred_parsed = parse_math(pred, settings)
-    correct, reason = verify_detailed(gold_parsed, pred_parsed, settings)
-    if not correct and not pred_parsed.parsed:
-        reason = "mismatch (prediction not parsable)"
-    elif not correct and not gold_parsed.parsed:
-        reason = "mismatch (gold not parsable)"
-    return correct, reason
+    return verify_parsed(parse_answer(gold), parse_answer(pred), settings)
 
 
 def ping() -> str:
@@ -52,7 +44,7 @@ def _warm_up() -> None:
         ("3+4i", "4i+3"),
         ("y = 2x + 3", "2x+3"),
         ("x > 5", "(5, \\infty)"),
-        ("\\sqrt[3]{2} \\pi", "2^{1/3}\\pi"),
+        ("10\\%", "0.1"),
     )
     settings = CompareSettings()
     for gold, pred in samples:

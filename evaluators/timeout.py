@@ -123,6 +123,8 @@ class WorkerPool:
         self._waiting = 0
         self._closed = False
         self.restarts = 0
+        self._started = False
+        self._start_lock = threading.Lock()
 
     def _spawn_in_background(self) -> None:
         try:
@@ -225,6 +227,31 @@ class WorkerPool:
         if not ok:
             raise TaskFailed(payload)
         return payload
+
+    def ensure_started(self, target: str, timeout: float) -> float:
+        """Start the pool once (forkserver, preload, first worker), outside any task's deadline.
+
+        Args:
+            target: a cheap ``"module:function"`` to run as the first task.
+            timeout: the most seconds to wait for it.
+
+        Returns:
+            Seconds spent here (0 once the pool has started); the caller
+            does not count them against its own deadline.
+        """
+        if self._started:
+            return 0.0
+        began = time.monotonic()
+        with self._start_lock:
+            if not self._started:
+                try:
+                    self.call(target, (), timeout)
+                except (TaskTimeout, TaskFailed):
+                    pass  # tasks then run (and time out) under their own deadlines
+                # NOTE: one attempt per pool: a pool that cannot start must not
+                # cost every later answer another start-up wait.
+                self._started = True
+        return time.monotonic() - began
 
     def close(self) -> None:
         """Stop every worker; later calls fail fast with ``TaskTimeout``."""

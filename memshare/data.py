@@ -103,10 +103,27 @@ def source_of(name: str, data_file: str | None = None) -> str:
     return f"hub {spec.hub_id}" + (f" [{spec.hub_config}]" if spec.hub_config else "")
 
 
+# Grader kinds a benchmark file can be run as without posing as a registered dataset.
+FILE_KINDS = ("math", "aime", "gpqa")
+
+
+def file_spec(data_file: str, kind: str) -> DatasetSpec:
+    """A benchmark file of its own: named after the file, graded as ``kind``."""
+    if kind not in FILE_KINDS:
+        raise UserError(f"unknown --kind {kind!r}: use one of {', '.join(FILE_KINDS)}")
+    return DatasetSpec(Path(data_file).stem, kind, hub_id="", hub_config=None, split="", problem_field="problem",
+                       answer_field="answer", id_field=None)
+
+
 def load_problems(name: str, *, data_file: str | None = None, limit: int | None = None,
-                  fields: FieldMap = FieldMap(), seed: int = 0) -> list[Problem]:
-    """Load a benchmark as ``Problem`` rows (the first ``limit`` rows when given)."""
-    spec = get_spec(name)
+                  fields: FieldMap = FieldMap(), seed: int = 0, kind: str | None = None) -> list[Problem]:
+    """Load a benchmark as ``Problem`` rows (the first ``limit`` rows when given).
+
+    With ``kind``, ``data_file`` is a benchmark of its own (``file_spec``) and ``name`` is unused.
+    """
+    if kind is not None and not data_file:
+        raise UserError("--kind goes with --data-file: it names how a benchmark file of your own is graded")
+    spec = file_spec(data_file, kind) if kind is not None else get_spec(name)
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     path = Path(data_file) if data_file else (_data_dir_file(spec) or _packaged_file(spec))

@@ -68,6 +68,14 @@ class BenchConfig:
     dtype: str = "auto"
     repeats: int = 1
     prefix_caching: bool = True
+    kind: str | None = None  # with data_file: a benchmark of its own, named after the file
+
+    @property
+    def dataset_name(self) -> str:
+        """What runs are filed under: the registered dataset, or the file's name with ``kind``."""
+        from pathlib import Path
+
+        return Path(self.data_file).stem if self.kind and self.data_file else self.dataset
 
     def __post_init__(self) -> None:
         if self.samples < 1:

@@ -118,7 +118,7 @@ def run_metrics(policy: str, cfg: Any, problems: list[Problem], rows: list[dict[
     n_req = report.get("num_requests", 0)
     lengths = [r["output_tokens"] for r in rows]
     return {
-        "policy": policy, "model": cfg.model, "dataset": cfg.dataset, "num_prompts": len(problems),
+        "policy": policy, "model": cfg.model, "dataset": cfg.dataset_name, "num_prompts": len(problems),
         "samples": cfg.samples, "run_dir": str(run.path), **accuracy(rows),
         "output_tokens": out_tokens, "wall_s": wall,
         "output_tokens_per_s": out_tokens / wall if wall else None,

@@ -35,7 +35,8 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     from memshare.models import resolve_model
 
     emit = on_event or (lambda kind, data: None)
-    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields, seed=cfg.seed)
+    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields, seed=cfg.seed,
+                             kind=cfg.kind)
     model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
     prompts = _tokenize(model_path, problems)
     max_prompt = max(len(p) for p in prompts.values())
@@ -96,9 +97,9 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
               "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
     if cfg.repeats > 1:
         params["repeat"] = rep
-    run = RunDir(Path(cfg.out) / run_name(cfg.dataset, cfg.model, policy, params))
+    run = RunDir(Path(cfg.out) / run_name(cfg.dataset_name, cfg.model, policy, params))
     kind = problems[0].kind if problems else "math"
-    run.prepare({"policy": policy, "dataset": cfg.dataset, "kind": kind, "model": cfg.model, **params}, cfg.force)
+    run.prepare({"policy": policy, "dataset": cfg.dataset_name, "kind": kind, "model": cfg.model, **params}, cfg.force)
     done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
     jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id])
             for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
@@ -107,7 +108,7 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
     report: dict[str, Any] = {}
     if jobs:
         spec = BatchSpec(engine, sharing.to_dict() if sharing else None, sampling, jobs, str(run.samples_path),
-                         dataset=cfg.dataset, kind=kind)
+                         dataset=cfg.dataset_name, kind=kind)
         report = _spawn(spec, emit, label)
         write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
         report["resumed_from"] = len(done)

@@ -21,6 +21,8 @@ def bench(
     problem_field: o.ProblemField = None,
     answer_field: o.AnswerField = None,
     id_field: o.IdField = None,
+    kind: Annotated[Optional[str], typer.Option(help="With --data-file: grade it as math, aime or gpqa and "
+                                                "file its runs under the file's name (not --dataset).")] = None,
     limit: o.Limit = None,
     samples: Annotated[Optional[int], typer.Option(help="Samples per problem (seeds seed..seed+n-1) [default: 1].")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Generated tokens per sample, at most [default: 512].")] = None,
@@ -78,7 +80,7 @@ def bench(
                       top_p=opt["top_p"], seed=seed, block_size=block_size, kv_blocks=opt["kv_blocks"],
                       max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
                       policies=tuple(p.strip() for p in opt["policy"].split(",") if p.strip()), sharing=sharing,
-                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching)
+                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching, kind=kind)
     from memshare_cli.render import BenchProgress, bench_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:

@@ -1,4 +1,4 @@
-"""``memshare grade``: re-grade a results or predictions JSONL file.
+"""``memshare grade``: re-grade a run folder, or a results or predictions JSONL file.
 
 Heavy imports (the evaluators, rich) happen inside the command so that
 ``memshare --help`` stays fast.
@@ -29,9 +29,16 @@ def _render(summary: dict, show: int) -> None:
     table.add_column("dataset")
     table.add_column("graded", justify="right")
     table.add_column("correct", justify="right")
-    table.add_column("accuracy", justify="right")
+    table.add_column("problems", justify="right")
+    table.add_column("accuracy (pass@1)", justify="right")
     for name, stats in summary["datasets"].items():
-        table.add_row(name, str(stats["num_graded"]), str(stats["num_correct"]), f"{stats['accuracy']:.2%}")
+        table.add_row(
+            name,
+            str(stats["num_graded"]),
+            str(stats["num_correct"]),
+            str(stats["num_problems"]),
+            f"{stats['accuracy']:.2%}",
+        )
     console.print(table)
     found = summary["disagreements"]
     if not found:
@@ -54,35 +61,49 @@ def _render(summary: dict, show: int) -> None:
 
 
 def grade(
-    file: Path = typer.Argument(..., help="Results or predictions JSONL file.", show_default=False),
+    file: Path = typer.Argument(
+        ..., help="Run folder (samples.jsonl + config.json) or a results/predictions JSONL file.", show_default=False
+    ),
     response_field: str = typer.Option("response", "--response-field", help="Field holding the model output."),
     gold_field: str = typer.Option("gold", "--gold-field", help="Field holding the gold answer."),
     kind_field: str = typer.Option("kind", "--kind-field", help="Field holding math|aime|gpqa."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Grade every row as math, aime or gpqa."),
+    kind: Optional[str] = typer.Option(
+        None, "--kind", help="Grade every row as math, aime (integer) or gpqa (choice); default: row, then config.json."
+    ),
     dataset_field: str = typer.Option("dataset", "--dataset-field", help="Field used to group accuracy."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write re-graded rows (extracted, correct, reason)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per answer."),
+    percent: str = typer.Option(
+        "library", "--percent", help="What X% means against a number: library, fraction, number or either."
+    ),
     jobs: int = typer.Option(4, "--jobs", "-j", help="Answers graded concurrently."),
     show: int = typer.Option(10, "--show", help="Disagreements shown in the table."),
 ) -> None:
-    """Re-grade a results or predictions JSONL file and report accuracy per dataset."""
+    """Re-grade a run folder or JSONL file and report accuracy (pass@1) per dataset."""
     from evaluators.regrade import FieldNames, InputError, read_rows, regrade, summarize, write_rows
-    from evaluators.settings import GradeSettings
+    from evaluators.settings import PERCENT_MODES, CompareSettings, GradeSettings
+    from memshare.data import DATASETS
+    from memshare.errors import UserError
+    from memshare.results import read_samples
 
     if timeout <= 0 or jobs < 1:
         raise _fail("--timeout must be positive and --jobs at least 1")
+    if percent not in PERCENT_MODES:
+        raise _fail(f"--percent must be one of {', '.join(PERCENT_MODES)}, got {percent!r}")
     fields = FieldNames(response=response_field, gold=gold_field, kind=kind_field, dataset=dataset_field)
+    dataset_kinds = {name: spec.kind for name, spec in DATASETS.items()}
     try:
-        rows = read_rows(file, fields, kind.lower() if kind else None)
-    except InputError as exc:
+        # A run folder's samples go through the bench's one reader of samples.jsonl.
+        rows = read_rows(file, fields, kind, dataset_kinds, sample_reader=lambda p: read_samples(p)[0])
+    except (InputError, UserError) as exc:
         raise _fail(str(exc)) from None
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    settings = GradeSettings(timeout_s=timeout)
+    settings = GradeSettings(timeout_s=timeout, compare=CompareSettings(percent=percent))
     progress = Progress(
         TextColumn("grading"),
         BarColumn(),

@@ -27,3 +27,4 @@ def load_dataset():
             return [json.loads(line) for line in handle if line.strip()]
 
     return load
+

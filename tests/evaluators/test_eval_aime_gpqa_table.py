@@ -28,18 +28,22 @@ AIME_RANGE_AND_FORM = [
     ("100", "\\boxed{1000}", False),
     ("100", "\\boxed{-100}", False),
     ("70", "\\boxed{70.5}", False),
-    # Decimals are not AIME answers, even when integral in value.
-    ("70", "\\boxed{70.0}", False),
+    # An all-zero decimal part states the integer.
+    ("70", "\\boxed{70.0}", True),
     ("5", "\\boxed{\\frac{10}{2}}", False),
     ("80", "\\boxed{\\text{80}}", True),
     ("33", "$\\boxed{33}$", True),
-    ("1000", "\\boxed{1000}", False),
+    # Integers outside 0-999 compare as integers too (other integer suites).
+    ("1000", "\\boxed{1000}", True),
+    ("1000", "\\boxed{1,000}", True),
+    ("-3", "\\boxed{-3}", True),
 ]
 
 AIME_EXTRACTION = [
     ("104", "<think>\\boxed{103}</think>\\boxed{104}", True),
     ("104", "<think>\\boxed{104}</think>\\boxed{103}", False),
-    ("80", "We have 80 apples, so the total is 80", False),
+    ("80", "We have 80 apples, so the total is 80", True),
+    ("80", "We have 80 apples, so the total is 81", False),
     ("80", "", False),
     ("321", "Thus the final answer is $\\boxed{321}$.", True),
     ("321", "First \\boxed{321}, but then \\boxed{123}", False),
@@ -97,13 +101,14 @@ def test_aime_int_gold_and_reasons():
     assert grade_detailed("\\boxed{70}", 70, "aime").reason == "match: integer"
     assert grade_detailed("\\boxed{71}", "70", "aime").reason == "mismatch"
     assert "invalid gold" in grade_detailed("\\boxed{5}", "x", "aime").reason
-    assert "not an AIME integer" in grade_detailed("\\boxed{2000}", "5", "aime").reason
+    assert "not an integer" in grade_detailed("\\boxed{\\frac{10}{2}}", "5", "aime").reason
 
 
 def test_gpqa_reasons():
     assert grade_detailed("\\boxed{C}", "C", "gpqa").reason == "match: choice"
     assert grade_detailed("nothing", "C", "gpqa").reason == "no answer found"
-    assert "invalid gold" in grade_detailed("\\boxed{C}", "E", "gpqa").reason
+    assert "invalid gold" in grade_detailed("\\boxed{C}", "  ", "gpqa").reason
+    assert grade_detailed("\\boxed{E}", "E", "gpqa").reason == "match: choice"
 
 
 def test_unknown_kind_raises():

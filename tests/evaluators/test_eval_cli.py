@@ -30,7 +30,7 @@ def test_json_summary(runner, tmp_path):
     result = runner.invoke(app, ["grade", str(path), "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["datasets"]["math500"] == {"num_graded": 2, "num_correct": 1, "accuracy": 0.5}
+    assert summary["datasets"]["math500"] == {"num_graded": 2, "num_correct": 1, "num_problems": 2, "accuracy": 0.5}
     assert summary["datasets"]["aime25"]["accuracy"] == 1.0
     assert summary["datasets"]["gpqa"]["num_correct"] == 0
     lines = sorted(item["line"] for item in summary["disagreements"])
@@ -69,7 +69,7 @@ def test_custom_fields_and_kind_for_all_rows(runner, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary == {
-        "datasets": {"aime24": {"num_graded": 2, "num_correct": 1, "accuracy": 0.5}},
+        "datasets": {"aime24": {"num_graded": 2, "num_correct": 1, "num_problems": 2, "accuracy": 0.5}},
         "disagreements": [],
     }
 
@@ -77,7 +77,9 @@ def test_custom_fields_and_kind_for_all_rows(runner, tmp_path):
 def test_rows_without_dataset_are_grouped_by_kind(runner, tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"response": "\\boxed{C}", "gold": "C", "kind": "gpqa"}])
     result = runner.invoke(app, ["grade", str(path), "--json", "--quiet"])
-    assert json.loads(result.stdout)["datasets"] == {"gpqa": {"num_graded": 1, "num_correct": 1, "accuracy": 1.0}}
+    assert json.loads(result.stdout)["datasets"] == {
+        "gpqa": {"num_graded": 1, "num_correct": 1, "num_problems": 1, "accuracy": 1.0}
+    }
 
 
 def _assert_clean_failure(result, fragment):
@@ -130,3 +132,113 @@ def test_non_object_row(runner, tmp_path):
     path.write_text("[1, 2]\n", encoding="utf-8")
     result = runner.invoke(app, ["grade", str(path)])
     _assert_clean_failure(result, "expected a JSON object")
+
+
+def write_run(folder, rows, config):
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_jsonl(folder / "samples.jsonl", rows)
+    return folder
+
+
+# Rows as ``memshare bench`` writes them: no kind, no dataset.
+RUN_ROWS = [
+    {"problem_id": "p1", "sample_index": 0, "response": "so \\boxed{5}", "gold": "5", "correct": True},
+    {"problem_id": "p1", "sample_index": 1, "response": "so \\boxed{6}", "gold": "5", "correct": False},
+    {"problem_id": "p2", "sample_index": 0, "response": "so \\boxed{7}", "gold": "7", "correct": True},
+    {"problem_id": "p2", "sample_index": 1, "response": "so \\boxed{7}", "gold": "7", "correct": True},
+    {"problem_id": "p3", "sample_index": 0, "response": "so \\boxed{1}", "gold": "2", "correct": False},
+    {"problem_id": "p3", "sample_index": 1, "response": "no idea", "gold": "2", "correct": False},
+]
+
+
+def test_run_folder_reads_dataset_and_kind_from_config(runner, tmp_path):
+    run = write_run(tmp_path / "math500__m__dense__abc", RUN_ROWS, {"schema_version": 1, "dataset": "math500"})
+    for target in (run, run / "samples.jsonl"):
+        result = runner.invoke(app, ["grade", str(target), "--json", "--quiet"])
+        assert result.exit_code == 0, result.output
+        stats = json.loads(result.stdout)["datasets"]["math500"]
+        # pass@1 averages each problem's samples first: (1/2 + 1 + 0) / 3.
+        assert stats == {"num_graded": 6, "num_correct": 3, "num_problems": 3, "accuracy": 0.5}
+
+
+def test_run_folder_kind_from_dataset_registry(runner, tmp_path):
+    rows = [{"problem_id": "1", "sample_index": 0, "response": "\\boxed{025}", "gold": "25"}]
+    run = write_run(tmp_path / "run", rows, {"dataset": "aime24"})
+    result = runner.invoke(app, ["grade", str(run), "--json", "--quiet", "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["datasets"]["aime24"]["accuracy"] == 1.0
+    written = json.loads((tmp_path / "o.jsonl").read_text(encoding="utf-8"))
+    assert written["reason"] == "match: integer"
+
+
+def test_rows_with_dataset_and_kind_win_over_config(runner, tmp_path):
+    rows = [{"dataset": "gpqa-diamond", "kind": "gpqa", "problem_id": "q", "response": "Answer: C", "gold": "C"}]
+    run = write_run(tmp_path / "run", rows, {"dataset": "math500"})
+    result = runner.invoke(app, ["grade", str(run), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["datasets"] == {
+        "gpqa-diamond": {"num_graded": 1, "num_correct": 1, "num_problems": 1, "accuracy": 1.0}
+    }
+
+
+def test_kind_option_overrides_config(runner, tmp_path):
+    rows = [{"problem_id": "1", "response": "\\boxed{25.0}", "gold": "25"}]
+    run = write_run(tmp_path / "run", rows, {"dataset": "math500"})
+    as_math = json.loads(runner.invoke(app, ["grade", str(run), "--json", "-q"]).stdout)
+    as_int = json.loads(runner.invoke(app, ["grade", str(run), "--json", "-q", "--kind", "integer"]).stdout)
+    assert as_math["datasets"]["math500"]["accuracy"] == 1.0
+    assert as_int["datasets"]["math500"]["accuracy"] == 1.0
+    rows = [{"problem_id": "1", "response": "\\boxed{\\frac{50}{2}}", "gold": "25"}]
+    run = write_run(tmp_path / "run2", rows, {"dataset": "math500"})
+    assert json.loads(runner.invoke(app, ["grade", str(run), "--json", "-q"]).stdout)["datasets"]["math500"]["accuracy"] == 1.0
+    as_int = json.loads(runner.invoke(app, ["grade", str(run), "--json", "-q", "--kind", "aime"]).stdout)
+    assert as_int["datasets"]["math500"]["accuracy"] == 0.0
+
+
+def test_percent_option(runner, tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"response": "\\boxed{10}", "gold": "10\\%", "kind": "math"}])
+    library = json.loads(runner.invoke(app, ["grade", str(path), "--json", "-q"]).stdout)
+    fraction = json.loads(runner.invoke(app, ["grade", str(path), "--json", "-q", "--percent", "fraction"]).stdout)
+    assert library["datasets"]["math"]["accuracy"] == 1.0
+    assert fraction["datasets"]["math"]["accuracy"] == 0.0
+    result = runner.invoke(app, ["grade", str(path), "--percent", "half"])
+    _assert_clean_failure(result, "--percent must be one of")
+
+
+def test_run_folder_without_config_or_kind(runner, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    write_jsonl(folder / "samples.jsonl", [{"response": "\\boxed{1}", "gold": "1"}])
+    result = runner.invoke(app, ["grade", str(folder)])
+    _assert_clean_failure(result, "missing field 'kind'")
+    assert runner.invoke(app, ["grade", str(folder), "--kind", "math", "-q"]).exit_code == 0
+
+
+def test_folder_without_samples(runner, tmp_path):
+    result = runner.invoke(app, ["grade", str(tmp_path)])
+    _assert_clean_failure(result, "no samples.jsonl")
+
+
+def test_ungraded_run_says_so(runner, tmp_path):
+    rows = [{"problem_id": "1", "sample_index": 0, "response": "\\boxed{1}"}]
+    run = write_run(tmp_path / "run", rows, {"dataset": "math500"})
+    result = runner.invoke(app, ["grade", str(run)])
+    _assert_clean_failure(result, "missing field 'gold' (the run is not graded yet")
+
+
+def test_run_folder_uses_the_bench_reader(runner, tmp_path):
+    # A killed run leaves a torn last line and may repeat a sample: the bench's
+    # reader drops both, so the run still grades.
+    run = write_run(tmp_path / "run", RUN_ROWS[:2], {"dataset": "math500"})
+    with (run / "samples.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(RUN_ROWS[0]) + "\n" + '{"problem_id": "p9", "resp')
+    result = runner.invoke(app, ["grade", str(run), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["datasets"]["math500"]["num_graded"] == 2
+
+
+def test_plain_file_with_a_torn_line_is_refused(runner, tmp_path):
+    path = tmp_path / "preds.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n" + '{"response": "x', encoding="utf-8")
+    _assert_clean_failure(runner.invoke(app, ["grade", str(path)]), "preds.jsonl:2: malformed JSON")

@@ -275,7 +275,6 @@ BASE_SUBSCRIPTS = [
     ("204_5", boxed("54"), False),
     ("204_5", boxed("205_5"), False),
     ("52_8", boxed("52_8"), True),
-    ("52_8", boxed("42_{10}"), True),
     ("4210_{5}", boxed("4210_5"), True),
     ("2516_8", boxed("2516_{8}"), True),
     ("2516_8", boxed("2517_8"), False),
@@ -314,8 +313,10 @@ EXTRACTION = [
     ("5", "Answer: 5", True),
     ("5", "**Answer:** $5$", True),
     ("12", "The final answer is $\\boxed{12}$. I hope it is correct.", True),
-    # No "last number in the text" fallback.
-    ("5", "After computing we get 2+3 = 5", False),
+    # Without box or phrase, the last number of the tail is the answer.
+    ("5", "After computing we get 2+3 = 5", True),
+    ("5", "After computing we get 2+3 = 6", False),
+    ("5", "<think>it is 5</think>", True),
     ("5", "", False),
     ("\\frac{1}{2}", "Thus $\\boxed{\\frac{1}{2}}$", True),
     ("\\frac{1}{2}", "Thus $\\boxed{\\frac{1}{2}", False),

@@ -14,6 +14,7 @@ from evaluators import (
     WorkerPool,
     grade,
     grade_detailed,
+    warm_up,
 )
 
 FAST = GradeSettings(timeout_s=2.0)
@@ -41,6 +42,53 @@ PATHOLOGICAL = [
     "<think>" * (MEGABYTE // 7),
     "\\boxed{" + "1+" * 200_000 + "1}",
 ]
+
+
+# Inputs that pass the cheap gate and make sympy (inside math-verify) work
+# until the deadline: symbolic sums, integrals, huge expansions, towers of e.
+SLOW_FOR_SYMPY = [
+    "\\boxed{\\sum_{n=1}^{10^{9}} n^{n}}",
+    "\\boxed{\\int_0^{\\infty} e^{-x^{100}} dx}",
+    "\\boxed{(x+1)^{999}}",
+    "\\boxed{e^{e^{e^{e^{e}}}}}",
+]
+
+# Hostile text for the extraction layers (linear scans only).
+HOSTILE_TEXT = [
+    "$" * MEGABYTE,
+    "\\(" * (MEGABYTE // 2),
+    "answer: " * (MEGABYTE // 8),
+    "A. " * (MEGABYTE // 3),
+    "**" * (MEGABYTE // 2),
+    "1,000," * (MEGABYTE // 6),
+    "12:00 " * (MEGABYTE // 6),
+    "\\text{" * (MEGABYTE // 6),
+    "\\boxed{1} and " * (MEGABYTE // 15),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started_pool():
+    """Deadlines are timed on a started pool: the one-time start-up is not
+    part of any answer's deadline (see the last test of this module)."""
+    warm_up(GradeSettings(), timeout_s=120.0)
+
+
+@pytest.mark.parametrize("response", SLOW_FOR_SYMPY)
+def test_slow_sympy_work_is_cut_at_the_deadline(response):
+    start = time.monotonic()
+    result = grade_detailed(response, "x^2", "math", FAST)
+    elapsed = time.monotonic() - start
+    assert result.correct is False
+    assert elapsed < FAST.timeout_s + SLACK_S, (result, elapsed)
+
+
+@pytest.mark.parametrize("response", HOSTILE_TEXT, ids=range(len(HOSTILE_TEXT)))
+@pytest.mark.parametrize("kind", ["math", "aime", "gpqa"])
+def test_hostile_text_is_cheap(response, kind):
+    start = time.monotonic()
+    grade_detailed(response, "1" if kind != "gpqa" else "A", kind, FAST)
+    assert time.monotonic() - start < FAST.timeout_s + SLACK_S
 
 
 @pytest.mark.parametrize("response", EXPLOSIVE)
@@ -180,3 +228,13 @@ def test_pool_waiting_for_a_worker_counts_against_the_deadline():
         assert max(durations) < 0.5 + SLACK_S
     finally:
         pool.close()
+
+
+def test_pool_start_up_is_not_the_first_answers_time():
+    # A pool of its own starts cold: importing sympy and math-verify takes
+    # longer than this answer's whole deadline on a loaded machine.
+    settings = GradeSettings(timeout_s=1.0, pool=PoolSettings(max_workers=2, memory_limit_mb=1024))
+    assert grade_detailed("\\boxed{0.5}", "\\frac{1}{2}", "math", settings).reason == "match: math-verify"
+    start = time.monotonic()
+    assert grade_detailed("\\boxed{0.4}", "\\frac{1}{2}", "math", settings).correct is False
+    assert time.monotonic() - start < settings.timeout_s + SLACK_S

@@ -127,3 +127,23 @@ def test_data_dir_variable_is_used(tmp_path, monkeypatch):
 
 def test_every_dataset_has_a_grader_kind():
     assert {s.kind for s in DATASETS.values()} == {"math", "aime", "gpqa"}
+
+
+def test_a_benchmark_file_of_its_own_runs_under_its_name_with_kind(tmp_path):
+    from evaluators import grade_detailed
+    from memshare.bench import BenchConfig
+    from memshare.data import load_problems
+
+    f = tmp_path / "gsm_mini.jsonl"
+    f.write_text('{"question": "Tom has 3 apples and buys 15 more. How many?", '
+                 '"answer": "He has 3 + 15 = 18 apples.\\n#### 18"}\n')
+    (p,) = load_problems("math500", data_file=str(f), kind="math")
+    assert (p.dataset, p.kind) == ("gsm_mini", "math")
+    assert grade_detailed("So the answer is \\boxed{18}.", p.gold, p.kind).correct
+    assert not grade_detailed("So the answer is \\boxed{17}.", p.gold, p.kind).correct
+    assert BenchConfig(data_file=str(f), kind="math").dataset_name == "gsm_mini"
+    assert BenchConfig(data_file=str(f)).dataset_name == "math500"  # without --kind it poses as --dataset
+    with pytest.raises(UserError, match="--kind goes with --data-file"):
+        load_problems("math500", kind="math")
+    with pytest.raises(UserError, match="unknown --kind"):
+        load_problems("math500", data_file=str(f), kind="essay")
