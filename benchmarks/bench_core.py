@@ -269,7 +269,7 @@ class _Pool:
     """A vLLM BlockPool stand-in: ref counts change only through touch / free_blocks."""
 
     def __init__(self, n: int) -> None:
-        self.blocks = [SimpleNamespace(block_id=i, ref_cnt=0, is_null=False) for i in range(n)]
+        self.blocks = [SimpleNamespace(block_id=i, ref_cnt=0, is_null=False, block_hash=None) for i in range(n)]
         self.num_gpu_blocks = n + 1
         self.enable_caching = False
         self._free = list(range(n - 1, -1, -1))

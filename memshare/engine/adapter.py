@@ -106,6 +106,11 @@ def is_null(block: Any) -> bool:
     return block.is_null
 
 
+def is_free_and_unhashed(block: Any) -> bool:
+    """No request holds ``block`` and it is no prefix-cache entry (nothing can read it)."""
+    return block.ref_cnt == 0 and block.block_hash is None
+
+
 def add_refs(block_pool: Any, blocks: list[Any]) -> None:
     """Ref count +1 through the pool's own verb (takes ref-0 blocks off the free queue)."""
     block_pool.touch(blocks)

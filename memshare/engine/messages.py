@@ -26,7 +26,11 @@ class Stage2Job:
 
 @dataclass(slots=True)
 class Remap:
-    """Block ``block_index`` of ``req_id`` now reads physical block ``block_id``."""
+    """Block ``block_index`` of ``req_id`` now reads physical block ``block_id``.
+
+    ``freed_block_id``: the block it read before, when that block is now free and no cache
+    entry; -1 when something may still read it (taken by another share, or a prefix-cache hit).
+    """
 
     req_id: str
     block_index: int

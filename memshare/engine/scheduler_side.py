@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from memshare.core.config import MemShareConfig
@@ -78,7 +78,7 @@ class SchedulerSide:
         # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
         # reads another block, whose keys were rotated for that block's position.
         self._written_at: dict[str, dict[int, int]] = {}
-        self._remaps: list[Remap] = []
+        self._remaps: list[tuple[Remap, Any]] = []  # (remap, the block it released)
         self._job_ids = itertools.count()
         self._manager: Any = None
         self._pool: Any = None
@@ -111,7 +111,11 @@ class SchedulerSide:
         for req_id in preempted:
             self._forget(req_id)
 
-        meta = MemShareMeta(remaps=self._remaps)
+        # NOTE: a released block may still be read: a share in the same step took it, or it is a
+        # prefix-cache entry (exact KV) that a later request may hit. Only a block that is free
+        # and unhashed now is named as freed (the test switch that poisons freed blocks relies on it).
+        meta = MemShareMeta(remaps=[r if adapter.is_free_and_unhashed(old) else replace(r, freed_block_id=-1)
+                                    for r, old in self._remaps])
         self._remaps = []
         if self.config.policy == "dense":
             return meta
@@ -220,8 +224,8 @@ class SchedulerSide:
         self._pins.taken(target_block)
         old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
         self._pins.dropped(old)
-        self._remaps.append(Remap(query.req_id, query.block_index, adapter.block_id(target_block),
-                                  adapter.block_id(old)))
+        self._remaps.append((Remap(query.req_id, query.block_index, adapter.block_id(target_block),
+                                   adapter.block_id(old)), old))
         self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
         if self._caching and query.req_id not in self.hashed_at_first_share:
             if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:

@@ -66,7 +66,8 @@ class WorkerSide:
                     self.patched += 1
         if self.poison_freed and meta.remaps:
             for remap in meta.remaps:
-                self.reader.fill(remap.freed_block_id, 3.0e3)
+                if remap.freed_block_id >= 0:
+                    self.reader.fill(remap.freed_block_id, 3.0e3)
         if meta.jobs:
             if self.stage2 is None:
                 raise adapter.UserError("memshare got Stage-2 jobs but has no KV reader: run vLLM with "

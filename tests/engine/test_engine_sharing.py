@@ -45,17 +45,21 @@ def test_dense_backend_equals_plain_vllm_token_for_token(tmp_path, vanilla_two):
 
 def test_shared_blocks_are_really_read_from_the_target(tmp_path, vanilla_same):
     """Freed blocks are poisoned on the worker, yet outputs equal plain vLLM: reads were redirected."""
+    # NOTE: prefix caching off: a freed block that keeps its hash is a valid cache entry and is
+    # never poisoned, so only without hashes does every freed block get garbage.
     outs, report = run_engine(tmp_path, chat_ids([PROMPT] * 4), policy=SAME, max_tokens=320,
-                              debug={"debug_poison_freed": True})
+                              debug={"debug_poison_freed": True}, prefix_caching=False)
     assert report["shared_blocks"] >= 2
-    assert report["freed_blocks"] == report["shared_blocks"]
+    # A block shared away can be taken by a sibling's share in the same step: then it stays.
+    assert 2 <= report["freed_blocks"] <= report["shared_blocks"]
     assert outs == vanilla_same[0]
     assert report["leaked_blocks"] == 0
 
 
 def test_negative_control_without_worker_remap_diverges(tmp_path, vanilla_same):
     outs, report = run_engine(tmp_path, chat_ids([PROMPT] * 4), policy=SAME, max_tokens=320,
-                              debug={"debug_poison_freed": True, "debug_skip_worker_remap": True})
+                              debug={"debug_poison_freed": True, "debug_skip_worker_remap": True},
+                              prefix_caching=False)
     assert report["shared_blocks"] >= 1
     assert outs != vanilla_same[0]
     assert report["leaked_blocks"] == 0

@@ -19,6 +19,7 @@ class Block:
     block_id: int
     ref_cnt: int = 1
     is_null: bool = False
+    block_hash: object = None
 
 
 class Pool:
