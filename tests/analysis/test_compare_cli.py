@@ -40,6 +40,7 @@ def test_help_names_every_method_and_the_budget(runner):
         assert word in result.stdout
 
 
+@pytest.mark.slow
 def test_compare_runs_on_two_prompts_and_resumes(tmp_path):
     args = ["compare", "--limit", "2", "--max-tokens", "16", "--kv-budget", "0.95", "--methods",
             "memshare,random-share,streaming,rkv", "--out", str(tmp_path), "--threads", "1", "--json"]
