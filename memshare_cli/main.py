@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memshare_cli.commands import ablate, analyze, bench, catalog, grade, regress, report, serve
+from memshare_cli.commands import ablate, analyze, bench, catalog, compare, grade, regress, report, serve
 
 app = typer.Typer(
     name="memshare",
@@ -21,6 +21,7 @@ app.command("grade")(grade.grade)
 app.command("report")(report.report)
 app.command("regress")(regress.regress)
 app.command("analyze")(analyze.analyze)
+app.command("compare")(compare.compare)
 app.command("serve")(serve.serve)
 app.command("models")(catalog.models)
 app.command("datasets")(catalog.datasets)
