@@ -22,7 +22,7 @@ import torch
 from memshare.analysis.eviction.base import EvictionMethod
 
 ATTN_NAME = "memshare_evict"
-_active: Sequence["Evictor | None"] | None = None
+_active: Sequence[Evictor | None] | None = None
 
 
 class Evictor:

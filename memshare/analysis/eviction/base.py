@@ -96,8 +96,9 @@ class EvictionMethod(ABC):
         """Newest queries per layer that ``score`` receives (0: none)."""
         return 0
 
-    def observe(self, layer: int, queries: torch.Tensor, keys: torch.Tensor, keep: torch.Tensor) -> None:
-        """Called after every forward pass of ``layer``; ``queries`` (Hq, q, D) are the new ones."""
+    def observe(self, layer: int, queries: torch.Tensor, keys: torch.Tensor, keep: torch.Tensor) -> None:  # noqa: B027
+        """Called after every forward pass of ``layer``; ``queries`` (Hq, q, D) are the new ones.
+        A hook with nothing to do by default (methods that accumulate attention override it)."""
 
     def protected(self, n: int) -> torch.Tensor:
         """(n,) bool: positions this method never evicts."""
