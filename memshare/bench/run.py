@@ -126,8 +126,9 @@ def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec.to_dict(), fh)
         spec_path = fh.name
-    env = dict(os.environ, PYTHONUNBUFFERED="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
-    env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    from memshare.engine.adapter import engine_env
+
+    env = engine_env({**os.environ, "PYTHONUNBUFFERED": "1"}, in_process=True, quiet=True)
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", spec_path], stdout=subprocess.PIPE,
                             stderr=log, text=True, env=env)

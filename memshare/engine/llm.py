@@ -67,8 +67,7 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
 def make_llm(settings: EngineSettings, policy: MemShareConfig | None, **kw: Any) -> Any:
     adapter.check_version()
     # One process: the scheduler's statistics are read directly after a run.
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
+    adapter.set_engine_env()
     from vllm import LLM
 
     return LLM(**engine_kwargs(settings, policy, **kw))

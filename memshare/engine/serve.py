@@ -16,6 +16,15 @@ from memshare.engine.llm import EngineSettings, engine_kwargs
 _SKIP = {"model", "kv_transfer_config", "seed"}
 
 
+def serve_policy(policy: str, **sharing: Any) -> MemShareConfig | None:
+    """The backend settings of ``policy`` (None: plain vLLM, ``vanilla``)."""
+    from memshare.bench.config import ALL_POLICIES
+
+    if policy not in ALL_POLICIES:
+        raise ValueError(f"unknown policy {policy!r}: use {', '.join(ALL_POLICIES)}")
+    return None if policy == "vanilla" else MemShareConfig(policy=policy, **sharing)
+
+
 def server_argv(settings: EngineSettings, policy: MemShareConfig | None, *, host: str = "127.0.0.1",
                 port: int = 8000, stats_path: str | None = None) -> list[str]:
     """The command line that serves ``settings.model`` with ``policy`` (None: plain vLLM)."""

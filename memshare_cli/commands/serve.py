@@ -31,16 +31,13 @@ def serve(
     print_only: Annotated[bool, typer.Option("--print-command", help="Print the vLLM command and exit.")] = False,
 ) -> None:
     """Serve a model with the MemShare backend (OpenAI-compatible API)."""
-    from memshare.core.config import MemShareConfig
     from memshare.engine.llm import EngineSettings
-    from memshare.engine.serve import server_argv
+    from memshare.engine.serve import serve_policy, server_argv
     from memshare.models import resolve_model
 
-    if policy not in ("vanilla", "dense", "random", "memshare"):
-        raise ValueError(f"unknown policy {policy!r}: use vanilla, dense, random or memshare")
-    cfg = None if policy == "vanilla" else MemShareConfig(
-        policy=policy, block_size=block_size, step_threshold=step_threshold, block_threshold=block_threshold,
-        distance=distance, random_rate=random_rate, share_delay_blocks=share_delay)
+    cfg = serve_policy(policy, block_size=block_size, step_threshold=step_threshold,
+                       block_threshold=block_threshold, distance=distance, random_rate=random_rate,
+                       share_delay_blocks=share_delay)
     settings = EngineSettings(model=resolve_model(model, status=lambda m: typer.echo(m, err=True)),
                               block_size=block_size, kv_blocks=kv_blocks, max_model_len=max_model_len,
                               max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size)
@@ -50,5 +47,7 @@ def serve(
 
         typer.echo(shlex.join(argv))
         return
-    env = dict(os.environ, VLLM_USE_V2_MODEL_RUNNER="0")
+    from memshare.engine.adapter import engine_env
+
+    env = engine_env(os.environ, in_process=False)
     os.execve(argv[0], argv, env)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from memshare.core.config import MemShareConfig
+from memshare.engine.adapter import engine_env
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +53,7 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
     }
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_LOGGING_LEVEL="WARNING")
+    env = engine_env(os.environ, in_process=True, quiet=True)
     proc = subprocess.run([sys.executable, "-m", "memshare.engine.batch", str(spec_path)], capture_output=True,
                           text=True, env=env, timeout=900)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
