@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from memshare.bench.run_metrics import RunMetrics
+
 # NOTE: a wide table must not be squeezed to 80 columns when output goes to a file or CI log.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
@@ -67,23 +69,14 @@ def cell(x: Any, fmt: str | None = "{:.2f}") -> str:
     return fmt.format(x)
 
 
-BENCH_THROUGHPUT = [
-    ("policy", "policy", "{}"), ("steps", "engine_steps", "{:.0f}"), ("steps x vanilla", "steps_speedup_vs_vanilla", "{:.2f}"),
-    ("req/s", "requests_per_s", "{:.3f}"), ("req x dense", "requests_speedup_vs_dense", "{:.2f}"),
-    ("tok/s", "output_tokens_per_s", "{:.1f}"), ("tok x dense", "speedup_vs_dense", "{:.2f}"),
-    ("mean len", "mean_output_tokens", "{:.0f}"), ("TTFT s", "mean_ttft_s", "{:.1f}"), ("TPOT ms", "mean_tpot_s", "ms:{:.0f}"),
-    ("bookkeeping", "bookkeeping_share_of_step", "{:.1%}"), ("wall s", "wall_s", "{:.1f}"),
-]
-BENCH_MEMORY_QUALITY = [
-    ("policy", "policy", "{}"), ("affected", "affected_ratio", "{:.1%}"), ("shared", "shared_blocks", "{}"),
-    ("preempt", "num_preemptions", "{}"), ("running", "mean_running_requests", "{:.2f}"),
-    ("KV/req", "kv_blocks_per_running", "{:.1f}"), ("x running", "concurrency_gain", "{:.2f}"),
-    ("bound", "ideal_gain", "{:.2f}"), ("of bound", "bound_achieved", "{:.0%}"),
-    ("achieved", "concurrency_gain_achieved", "{:.0%}"),
-    ("acc", "accuracy", "{:.1%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}"),
-    ("prefix", "mean_common_prefix", "{:.0f}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
-    ("leaked", "leaked_blocks", "{}"),
-]
+BENCH_THROUGHPUT = RunMetrics.columns(
+    "policy", "engine_steps", "steps_speedup_vs_vanilla", "requests_per_s", "requests_speedup_vs_dense",
+    "output_tokens_per_s", "speedup_vs_dense", "mean_output_tokens", "mean_ttft_s", "mean_tpot_s",
+    "bookkeeping_share_of_step", "wall_s")
+BENCH_MEMORY_QUALITY = RunMetrics.columns(
+    "policy", "affected_ratio", "shared_blocks", "num_preemptions", "mean_running_requests", "kv_blocks_per_running",
+    "concurrency_gain", "ideal_gain", "bound_achieved", "concurrency_gain_achieved", "accuracy",
+    "same_answer_as_dense", "mean_common_prefix", "loop_or_cap_share", "leaked_blocks")
 
 
 def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> None:

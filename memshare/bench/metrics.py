@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memshare.bench.run_metrics import RunMetrics
 from memshare.data import Problem
 from memshare.results import RunDir
 
@@ -128,11 +129,7 @@ def run_metrics(policy: str, cfg: Any, problems: list[Problem], rows: list[dict[
         "mean_ttft_s": _mean([r["ttft_s"] for r in rows]),
         "bookkeeping_share_of_step": _bookkeeping(report),
         "mean_tpot_s": _mean([(r["latency_s"] - r["ttft_s"]) / max(r["output_tokens"] - 1, 1) for r in rows]),
-        **{k: report.get(k) for k in ("peak_kv_blocks", "num_preemptions", "mean_running_requests",
-                                       "kv_blocks_per_running", "affected_ratio", "shared_blocks", "freed_blocks", "leaked_blocks",
-                                       "stage1_ms_per_step", "stage2_ms_per_step", "remap_ms_per_step",
-                                       "step_ms", "engine_steps", "kv_blocks_total", "resumed_from",
-                                       "prefix_caching")},
+        **{k: report.get(k) for k in RunMetrics.engine_names()},
         "prefix_cached_tokens": sum(r.get("num_cached_tokens") or 0 for r in rows),
     }
 

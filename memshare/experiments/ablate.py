@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memshare.bench import BenchConfig, Events
+from memshare.bench.run_metrics import RunMetrics
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
 from memshare.experiments.grid import (
@@ -32,14 +33,8 @@ from memshare.experiments.grid import (
 )
 from memshare.results import SCHEMA_VERSION, write_json
 
-# What a point keeps of its run (run_bench adds ratios and quality against the dense reference).
-POINT_KEYS = ("accuracy", "num_correct", "num_graded", "affected_ratio", "shared_blocks", "freed_blocks",
-              "requests_per_s", "output_tokens_per_s", "peak_kv_blocks", "num_preemptions", "mean_running_requests",
-              "kv_blocks_per_running", "leaked_blocks", "hit_token_cap", "mean_output_tokens", "wall_s", "run_dir",
-              "engine_steps", "speedup_vs_dense", "requests_speedup_vs_dense", "concurrency_gain",
-              "steps_speedup_vs_dense", "ideal_gain", "bound_achieved", "ideal_gain_achieved",
-              "concurrency_gain_achieved", "loop_or_cap_share", "same_answer_as_dense", "mean_common_prefix",
-              "identical_to_dense")
+# A point keeps every metric of its run (run_bench adds ratios and quality against the dense reference).
+POINT_KEYS = RunMetrics.names()
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from memshare.bench.config import ALL_POLICIES
+from memshare.bench.run_metrics import RunMetrics
 from memshare.errors import UserError
 from memshare.experiments.runs import load_runs
 from memshare.results import read_json
 
 BASELINE_SCHEMA = 1
 POLICIES = ALL_POLICIES
-METRICS = ("accuracy", "num_correct", "num_graded", "requests_speedup_vs_dense", "speedup_vs_dense",
-           "output_tokens_per_s", "requests_per_s", "wall_s", "affected_ratio", "shared_blocks", "freed_blocks",
-           "leaked_blocks", "peak_kv_blocks", "num_preemptions", "mean_running_requests", "mean_output_tokens",
-           "hit_token_cap", "stage1_ms_per_step", "stage2_ms_per_step", "mean_ttft_s", "mean_tpot_s",
-           "ideal_gain_achieved", "same_answer_as_dense", "loop_or_cap_share")
+METRICS = RunMetrics.numeric_names()
 RULE_FIELDS = ("value", "max_drop", "max_rise", "tolerance", "min", "max")
 TOP_FIELDS = ("schema_version", "model", "dataset", "description", "note", "policies")
 EPS = 1e-9

@@ -7,18 +7,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from memshare.bench.run_metrics import RunMetrics
 from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
 COLUMNS = [("policy", "policy", None), ("step/block", "label", None), ("rate", "random_rate", "{:.3f}"),
-           ("acc", "accuracy", "{:.1%}"), ("affected", "affected_ratio", "{:.1%}"),
-           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
-           ("x running", "concurrency_gain", "{:.2f}"), ("bound", "ideal_gain", "{:.2f}"),
-           ("steps x dense", "steps_speedup_vs_dense", "{:.2f}"), ("req/s", "requests_per_s", "{:.3f}"),
-           ("KV/req", "kv_blocks_per_running", "{:.1f}"),
-           ("preempt", "num_preemptions", "{}"), ("loop/cap", "loop_or_cap_share", "{:.0%}"),
-           ("=dense ans", "same_answer_as_dense", "{:.0%}"), ("prefix", "mean_common_prefix", "{:.0f}"),
-           ("leaked", "leaked_blocks", "{}"), ("Pareto", "pareto", None)]
+           *RunMetrics.columns("accuracy", "affected_ratio", "requests_speedup_vs_dense", "speedup_vs_dense",
+                               "concurrency_gain", "ideal_gain", "steps_speedup_vs_dense", "requests_per_s",
+                               "kv_blocks_per_running", "num_preemptions", "loop_or_cap_share",
+                               "same_answer_as_dense", "mean_common_prefix", "leaked_blocks"),
+           ("Pareto", "pareto", None)]
 
 
 @clean_errors

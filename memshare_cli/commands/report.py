@@ -8,23 +8,19 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from memshare.bench.run_metrics import RunMetrics
 from memshare_cli import options as o
 from memshare_cli.errors import clean_errors
 
 RunDirs = Annotated[list[str], typer.Argument(help="Run folders, or folders holding run folders (e.g. results/).",
                                              show_default=False)]
-COLUMNS = [("run", "run", None), ("policy", "policy", None), ("acc", "accuracy", "{:.1%}"),
-           ("graded", "num_graded", "{}"), ("steps", "engine_steps", "{}"),
-           ("steps x vanilla", "steps_speedup_vs_vanilla", "{:.2f}"), ("tok/s", "output_tokens_per_s", "{:.1f}"),
-           ("req/s", "requests_per_s", "{:.3f}"), ("x dense tok", "speedup_vs_dense", "{:.2f}"),
-           ("x dense req", "requests_speedup_vs_dense", "{:.2f}"), ("wall s", "wall_s", "{:.1f}"),
-           ("leaked", "leaked_blocks", "{}")]
-MEMORY_COLUMNS = [("run", "run", None), ("policy", "policy", None), ("affected", "affected_ratio", "{:.1%}"),
-                  ("shared", "shared_blocks", "{}"), ("running", "mean_running_requests", "{:.2f}"),
-                  ("x running", "concurrency_gain", "{:.2f}"), ("bound", "ideal_gain", "{:.2f}"),
-                  ("of bound", "bound_achieved", "{:.0%}"), ("peak KV", "peak_kv_blocks", "{}"),
-                  ("preempt", "num_preemptions", "{}"), ("mean len", "mean_output_tokens", "{:.0f}"),
-                  ("loop/cap", "loop_or_cap_share", "{:.0%}"), ("=dense ans", "same_answer_as_dense", "{:.0%}")]
+COLUMNS = RunMetrics.columns("run_dir", "policy", "accuracy", "num_graded", "engine_steps", "steps_speedup_vs_vanilla",
+                             "output_tokens_per_s", "requests_per_s", "speedup_vs_dense", "requests_speedup_vs_dense",
+                             "wall_s", "leaked_blocks")
+MEMORY_COLUMNS = RunMetrics.columns("run_dir", "policy", "affected_ratio", "shared_blocks", "mean_running_requests",
+                                    "concurrency_gain", "ideal_gain", "bound_achieved", "peak_kv_blocks",
+                                    "num_preemptions", "mean_output_tokens", "loop_or_cap_share",
+                                    "same_answer_as_dense")
 
 
 @clean_errors
@@ -58,5 +54,5 @@ def report(
 def _row(r: dict[str, Any], columns: list[tuple[str, str, str | None]]) -> dict[str, str]:
     from memshare_cli.render import cell
 
-    r = {**r, "run": Path(r["run_dir"]).name}
+    r = {**r, "run_dir": Path(r["run_dir"]).name}
     return {k: str(r.get(k)) if fmt is None else cell(r.get(k), fmt) for _, k, fmt in columns}
