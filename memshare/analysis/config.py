@@ -21,6 +21,16 @@ FIDELITY_BLOCK_THRESHOLDS = {"kv": (0.9, 0.95), "k": (0.8, 0.9), "v": (0.5, 0.7)
 FIDELITY_POLICIES = ("memshare", "random")
 
 
+def check_workload(limit: int, max_tokens: int, block_size: int, *, min_tokens: int = 1) -> None:
+    """The replay workload options every analysis command takes, or one ``UserError`` line."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    if max_tokens < min_tokens:
+        raise UserError(f"--max-tokens must be at least {min_tokens}, got {max_tokens}")
+    if block_size < 1:
+        raise UserError(f"--block-size must be a positive integer, got {block_size}")
+
+
 @dataclass(frozen=True, slots=True)
 class AnalyzeConfig:
     """What ``memshare analyze`` runs.
@@ -64,12 +74,7 @@ class AnalyzeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise UserError(f"--limit must be at least 1, got {self.limit}")
-        if self.max_tokens < 1:
-            raise UserError(f"--max-tokens must be at least 1, got {self.max_tokens}")
-        if self.block_size < 1:
-            raise UserError(f"--block-size must be a positive integer, got {self.block_size}")
+        check_workload(self.limit, self.max_tokens, self.block_size)
         for name, hi in (("step_thresholds", 1.0), ("block_thresholds", 2.0)):
             values = getattr(self, name)
             if values is None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memshare.analysis.config import check_workload
 from memshare.analysis.eviction import EVICTION_METHODS, EvictionSettings
 from memshare.errors import UserError
 
@@ -50,12 +51,7 @@ class CompareConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise UserError(f"--limit must be at least 1, got {self.limit}")
-        if self.max_tokens < 2:
-            raise UserError(f"--max-tokens must be at least 2, got {self.max_tokens}")
-        if self.block_size < 1:
-            raise UserError(f"--block-size must be a positive integer, got {self.block_size}")
+        check_workload(self.limit, self.max_tokens, self.block_size, min_tokens=2)
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise UserError(f"unknown method {', '.join(bad) or '(none)'}: use a comma list of {', '.join(METHODS)}")
