@@ -90,10 +90,12 @@ def test_siblings_share_same_position_blocks_as_soon_as_they_fill(tmp_path):
 
 def test_engine_steps_repeat_exactly_with_seeded_sampling(tmp_path):
     prompts = chat_ids([PROMPT, "Name three prime numbers and explain why they are prime."])
-    kw = dict(max_tokens=96, samples=2, temperature=0.8, kv_blocks=24, max_model_len=256)
+    # 9 blocks hold one request of 256 tokens; eight samples of up to 240 tokens must preempt.
+    kw = dict(max_tokens=200, samples=4, temperature=0.8, kv_blocks=9, max_model_len=256)
     runs = [run_engine(tmp_path / f"r{i}", prompts, policy=None, **kw) for i in range(2)]
     (outs_a, rep_a), (outs_b, rep_b) = runs
     assert outs_a == outs_b
-    assert rep_a["engine_steps"] == rep_b["engine_steps"] > 96
+    assert rep_a["num_preemptions"] > 0
+    assert rep_a["engine_steps"] == rep_b["engine_steps"] > 200
     assert rep_a["num_preemptions"] == rep_b["num_preemptions"]
     assert rep_a["mean_running_requests"] == rep_b["mean_running_requests"]
