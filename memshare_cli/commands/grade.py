@@ -12,54 +12,28 @@ from typing import Optional
 
 import typer
 
-EXIT_BAD_INPUT = 2
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=EXIT_BAD_INPUT)
+from memshare_cli.errors import clean_errors, fail
 
 
 def _render(summary: dict, show: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from memshare_cli.render import console, rows_table
 
-    console = Console()
-    table = Table(title="Accuracy per dataset")
-    table.add_column("dataset")
-    table.add_column("graded", justify="right")
-    table.add_column("correct", justify="right")
-    table.add_column("problems", justify="right")
-    table.add_column("accuracy (pass@1)", justify="right")
-    for name, stats in summary["datasets"].items():
-        table.add_row(
-            name,
-            str(stats["num_graded"]),
-            str(stats["num_correct"]),
-            str(stats["num_problems"]),
-            f"{stats['accuracy']:.2%}",
-        )
-    console.print(table)
+    rows_table("Accuracy per dataset", [("dataset", "dataset"), ("graded", "num_graded"), ("correct", "num_correct"),
+                                         ("problems", "num_problems"), ("accuracy (pass@1)", "accuracy")],
+               [{"dataset": name, **stats, "accuracy": f"{stats['accuracy']:.2%}"}
+                for name, stats in summary["datasets"].items()])
     found = summary["disagreements"]
     if not found:
         console.print("No disagreements with stored verdicts.")
         return
-    sample = Table(title=f"Disagreements with stored verdicts ({min(show, len(found))} of {len(found)})")
-    for column in ("line", "dataset", "gold", "extracted", "stored", "new", "reason"):
-        sample.add_column(column, overflow="fold")
-    for item in found[:show]:
-        sample.add_row(
-            str(item["line"]),
-            item["dataset"],
-            item["gold"][:40],
-            str(item["extracted"])[:40],
-            str(item["stored_correct"]),
-            str(item["correct"]),
-            item["reason"],
-        )
-    console.print(sample)
+    rows_table(f"Disagreements with stored verdicts ({min(show, len(found))} of {len(found)})",
+               [(c, c) for c in ("line", "dataset", "gold", "extracted", "stored", "new", "reason")],
+               [{"line": item["line"], "dataset": item["dataset"], "gold": item["gold"][:40],
+                 "extracted": str(item["extracted"])[:40], "stored": item["stored_correct"],
+                 "new": item["correct"], "reason": item["reason"]} for item in found[:show]])
 
 
+@clean_errors
 def grade(
     file: Path = typer.Argument(
         ..., help="Run folder (samples.jsonl + config.json) or a results/predictions JSONL file.", show_default=False
@@ -89,16 +63,16 @@ def grade(
     from memshare.results import read_samples
 
     if timeout <= 0 or jobs < 1:
-        raise _fail("--timeout must be positive and --jobs at least 1")
+        fail("--timeout must be positive and --jobs at least 1")
     if percent not in PERCENT_MODES:
-        raise _fail(f"--percent must be one of {', '.join(PERCENT_MODES)}, got {percent!r}")
+        fail(f"--percent must be one of {', '.join(PERCENT_MODES)}, got {percent!r}")
     fields = FieldNames(response=response_field, gold=gold_field, kind=kind_field, dataset=dataset_field)
     dataset_kinds = {name: spec.kind for name, spec in DATASETS.items()}
     try:
         # A run folder's samples go through the bench's one reader of samples.jsonl.
         rows = read_rows(file, fields, kind, dataset_kinds, sample_reader=lambda p: read_samples(p)[0])
-    except (InputError, UserError) as exc:
-        raise _fail(str(exc)) from None
+    except InputError as exc:
+        raise UserError(str(exc)) from None
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -121,7 +95,7 @@ def grade(
         try:
             write_rows(out, rows, results)
         except InputError as exc:
-            raise _fail(str(exc)) from None
+            raise UserError(str(exc)) from None
     if json_output:
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
