@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from memshare.analysis.kvcache import cache_block_kv, cache_length, share_block
 from memshare.core.policy import SharingPolicy
 from memshare.core.rope import RopeSpec
-from memshare.core.stage2 import block_distances, block_positions, record_stage2
+from memshare.core.stage2 import block_distances, block_positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class CacheSharer:
                 dist = block_distances(q_k, q_v, c_k, c_v, distance=cfg.distance, metric=cfg.metric,
                                        q_pos=block_positions(q, self.block_size),
                                        c_pos=block_positions(cands, self.block_size), rope=self.rope)
-                record_stage2(self.policy.stats, 1, len(cands), time.perf_counter() - t0)
+                self.policy.stats.add_stage2(1, len(cands), time.perf_counter() - t0)
                 target = self.policy.decide(proposal, dist)
                 measured = None if target is None else float(dist[proposal.candidates.index(target)])
             else:

@@ -19,7 +19,7 @@ _HOME = {
     "unrotate": "rope",
     "Stage1": "stage1",
     "Stage2Partials": "stage2", "block_distances": "stage2", "block_positions": "stage2", "finish": "stage2",
-    "record_stage2": "stage2", "stage2_partials": "stage2",
+    "stage2_partials": "stage2",
     "SharingStats": "stats",
     "BlockDone": "steps", "StepEnd": "steps", "StepTracker": "steps", "StepVocab": "steps",
 }
@@ -57,7 +57,6 @@ __all__ = [
     "inv_freq_from_hf_config",
     "make_policy",
     "make_step_index",
-    "record_stage2",
     "rope_spec_from_hf_config",
     "rotate",
     "stage2_partials",

@@ -25,7 +25,6 @@ import torch
 
 from memshare.core.config import DISTANCES, METRICS
 from memshare.core.rope import RopeSpec, unrotate
-from memshare.core.stats import SharingStats
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -169,13 +168,6 @@ def block_positions(block_indices, block_size: int, device=None) -> torch.Tensor
     idx = torch.as_tensor(block_indices, dtype=torch.long, device=device)
     offsets = torch.arange(block_size, dtype=torch.long, device=idx.device)
     return idx[..., None] * block_size + offsets
-
-
-def record_stage2(stats: SharingStats, num_queries: int, num_candidates: int, seconds: float) -> None:
-    """Add one batch of Stage-2 work to a policy's stats (called by whoever runs Stage 2)."""
-    stats.stage2_queries += num_queries
-    stats.stage2_candidates += num_candidates
-    stats.stage2_s += seconds
 
 
 def _checked(name: str, q: torch.Tensor | None, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

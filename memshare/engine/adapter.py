@@ -119,6 +119,15 @@ def request_view(request: Any) -> RequestView:
                        request.num_preemptions)
 
 
+def num_computed_tokens(request: Any) -> int:
+    """Tokens whose KV is written (the per-step check; ``request_view`` reads everything)."""
+    return request.num_computed_tokens
+
+
+def all_token_ids(request: Any) -> Any:
+    return request.all_token_ids
+
+
 def block_id(block: Any) -> int:
     return block.block_id
 

@@ -6,6 +6,9 @@ vLLM builds one instance in the scheduler process (role SCHEDULER) and one per w
 
 * ``memshare``: a ``MemShareConfig`` as a dict (see ``memshare.core.config``);
 * ``stats_path``: optional JSON file the scheduler rewrites with run statistics;
+
+The run's counters also go out on vLLM's metrics path (``memshare.engine.metrics``): the
+server's periodic log line and, under ``memshare serve``, Prometheus ``/metrics``.
 * ``debug_skip_worker_remap`` / ``debug_poison_freed`` / ``debug_keep_prefix_hashing``: test
   switches (negative controls).
 
@@ -22,6 +25,7 @@ from vllm.distributed.kv_transfer.kv_connector.v1.base import KVConnectorBase_V1
 
 from memshare.core.config import MemShareConfig
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta
+from memshare.engine.metrics import MemShareConnectorStats, MemShareProm, StatsDelta
 from memshare.results import write_json
 
 logger = logging.getLogger("memshare")
@@ -48,6 +52,7 @@ class MemShareConnector(KVConnectorBase_V1):
             policy = make_policy(self.memshare_config, **_policy_resources(self.memshare_config, vllm_config))
             self.scheduler_side = SchedulerSide(self.memshare_config, policy,
                                                 keep_prefix_hashing=bool(extra.get("debug_keep_prefix_hashing", False)))
+            self._delta = StatsDelta(policy.stats)
         else:
             from memshare.engine.worker_side import WorkerSide
 
@@ -114,6 +119,23 @@ class MemShareConnector(KVConnectorBase_V1):
     def request_finished(self, request: Any, block_ids: list[int]) -> tuple[bool, dict[str, Any] | None]:
         self.scheduler_side.request_finished(request)
         return False, None
+
+    # ---------------------------------------------------------------- metrics
+    def get_kv_connector_stats(self) -> MemShareConnectorStats | None:
+        """This step's changes to the run's counters (scheduler side; workers report none)."""
+        if self.scheduler_side is None:
+            return None
+        data = self._delta.take(self.scheduler_side.outstanding_pins())
+        return None if data is None else MemShareConnectorStats(data=data)
+
+    @classmethod
+    def build_kv_connector_stats(cls, data: dict[str, Any] | None = None) -> MemShareConnectorStats:
+        return MemShareConnectorStats(data=dict(data or {}))
+
+    @classmethod
+    def build_prom_metrics(cls, vllm_config: Any, metric_types: dict, labelnames: list[str],
+                           per_engine_labelvalues: dict[int, list[object]]) -> MemShareProm:
+        return MemShareProm(vllm_config, metric_types, labelnames, per_engine_labelvalues)
 
     def write_stats(self) -> None:
         if not self.stats_path:

@@ -20,6 +20,9 @@ __all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "schedul
 
 def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, stats_path: str | None = None,
                   debug: dict[str, Any] | None = None) -> dict[str, Any]:
+    if _is_cpu() and settings.block_size % 32:
+        # The CPU attention backend refuses any other size deep inside its worker.
+        raise ValueError(f"block size {settings.block_size}: vLLM's CPU build needs a multiple of 32")
     dtype = settings.dtype
     if dtype == "auto" and _is_cpu():
         # NOTE: vLLM's CPU build picks bf16 for "auto"; on CPUs without native bf16 that is

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from memshare.core.stats import SharingStats
 from memshare.engine import adapter
 
 
 class BlockPins:
-    def __init__(self, block_pool: Any) -> None:
+    """Counts each freed block in ``stats.freed_blocks`` (the run's one stats object)."""
+
+    def __init__(self, block_pool: Any, stats: SharingStats) -> None:
         self._pool = block_pool
         self._count: dict[int, int] = {}  # block_id -> pins held
         self._released: set[int] = set()  # shared-away blocks kept alive only by pins
-        self.freed_blocks = 0
+        self.stats = stats
 
     def __len__(self) -> int:
         return len(self._count)
@@ -42,7 +45,7 @@ class BlockPins:
             bid = adapter.block_id(b)
             if bid in self._released and adapter.ref_count(b) == 0:
                 self._released.discard(bid)
-                self.freed_blocks += 1
+                self.stats.freed_blocks += 1
 
     def sole_owner(self, block: Any) -> bool:
         """Only its request holds ``block``; every other reference is one of our pins.
@@ -60,6 +63,6 @@ class BlockPins:
     def dropped(self, block: Any) -> None:
         """Its request no longer references ``block`` (shared away): count it once it is free."""
         if adapter.ref_count(block) == 0:
-            self.freed_blocks += 1
+            self.stats.freed_blocks += 1
         else:
             self._released.add(adapter.block_id(block))

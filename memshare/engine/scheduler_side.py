@@ -50,15 +50,6 @@ class _Pending:
     generation: int
 
 
-@dataclass(slots=True)
-class SharingCounters:
-    """What the scheduler side adds to the policy's ``SharingStats``."""
-
-    dropped_stale: int = 0
-    prefix_caching_stopped: int = 0
-    remap_s: float = 0.0
-
-
 class SchedulerSide:
     """Drives a ``SharingPolicy`` from the scheduler process."""
 
@@ -66,7 +57,7 @@ class SchedulerSide:
         self.config = config
         self.policy = policy
         self.steps = StepStats()
-        self.stats = SharingCounters()
+        self.stats = policy.stats  # the run's one SharingStats: the policy and this side write it
         self.keep_prefix_hashing = keep_prefix_hashing  # negative control for tests only
         # req_id -> blocks it had hashed when its first share stopped its prefix caching (tests)
         self.hashed_at_first_share: dict[str, int] = {}
@@ -89,7 +80,7 @@ class SchedulerSide:
         self._manager = adapter.single_type_manager(kv_cache_manager)
         self._pool = adapter.block_pool(kv_cache_manager)
         self._caching = adapter.prefix_caching_enabled(self._pool)
-        self._pins = BlockPins(self._pool)
+        self._pins = BlockPins(self._pool, self.stats)
 
     def on_new_request(self, request: Any) -> None:
         self.requests[request.request_id] = request
@@ -120,19 +111,20 @@ class SchedulerSide:
         if self.config.policy == "dense":
             return meta
         bs = self.config.block_size
-        for req_id, request in self.requests.items():
+        seen_full = self._seen_full
+        for req_id, request in self.requests.items():  # arrival order: decides ties between queries
             if req_id not in scheduled:
                 continue
-            view = adapter.request_view(request)
             if req_id not in self._generation:
+                view = adapter.request_view(request)
                 self._generation[req_id] = view.num_preemptions
-                self._seen_full[req_id] = 0
+                seen_full[req_id] = 0
                 self.policy.add_request(req_id, view.prompt_token_ids)
-            num_full = view.num_computed_tokens // bs
-            if num_full <= self._seen_full[req_id]:
-                continue
-            self._seen_full[req_id] = num_full
-            for proposal in self.policy.on_tokens(req_id, view.all_token_ids, num_full):
+            num_full = adapter.num_computed_tokens(request) // bs
+            if num_full <= seen_full[req_id]:
+                continue  # most steps: no block of this request filled
+            seen_full[req_id] = num_full
+            for proposal in self.policy.on_tokens(req_id, adapter.all_token_ids(request), num_full):
                 self._start(proposal, meta)
         return meta
 
@@ -140,7 +132,7 @@ class SchedulerSide:
         if worker_meta is None:
             return
         t0 = time.perf_counter()
-        self.policy.stats.stage2_s += worker_meta.stage2_s
+        self.stats.add_stage2(0, 0, worker_meta.stage2_s)
         import torch
 
         from memshare.core.stage2 import Stage2Partials, finish
@@ -150,8 +142,7 @@ class SchedulerSide:
             if pending is None:
                 continue
             distances = finish(Stage2Partials(self.config.metric, torch.tensor(rows, dtype=torch.float32))).tolist()
-            self.policy.stats.stage2_queries += 1
-            self.policy.stats.stage2_candidates += len(rows)
+            self.stats.add_stage2(1, len(rows), 0.0)
             choice = self.policy.decide(pending.proposal, distances)
             if choice is not None:
                 i = pending.proposal.candidates.index(choice)
@@ -252,20 +243,4 @@ class SchedulerSide:
         return len(self._pins) if self._pins is not None else 0
 
     def report(self) -> dict[str, Any]:
-        s, p = self.stats, self.policy.stats
-        steps = max(self.steps.steps, 1)
-        return {
-            **self.steps.report(),
-            "affected_ratio": p.affected_ratio,
-            "full_blocks": p.full_blocks,
-            "shared_blocks": p.shared_blocks,
-            "freed_blocks": self._pins.freed_blocks if self._pins is not None else 0,
-            "stage1_candidates": p.stage1_candidates,
-            "stage2_candidates": p.stage2_candidates,
-            "matches": p.matches,
-            "dropped_stale": s.dropped_stale,
-            "prefix_caching_stopped": s.prefix_caching_stopped,
-            "stage1_ms_per_step": 1e3 * p.stage1_s / steps,
-            "stage2_ms_per_step": 1e3 * p.stage2_s / steps,
-            "remap_ms_per_step": 1e3 * s.remap_s / steps,
-        }
+        return {**self.steps.report(), **self.stats.report(self.steps.steps)}

@@ -14,7 +14,6 @@ from memshare.core.stage2 import (
     block_distances,
     block_positions,
     finish,
-    record_stage2,
     stage2_partials,
 )
 from memshare.core.stats import SharingStats
@@ -132,7 +131,7 @@ def test_block_positions_and_record():
     assert block_positions(2, 4).tolist() == [8, 9, 10, 11]
     assert block_positions([0, 3], 2).tolist() == [[0, 1], [6, 7]]
     stats = SharingStats()
-    record_stage2(stats, 2, 9, 0.5)
+    stats.add_stage2(2, 9, 0.5)
     assert (stats.stage2_queries, stats.stage2_candidates, stats.stage2_s) == (2, 9, 0.5)
 
 

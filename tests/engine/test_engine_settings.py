@@ -48,3 +48,15 @@ def test_stage2_gather_cap_is_validated():
     for bad in (0, -1, float("inf"), True, "64"):
         with pytest.raises(ValueError, match="stage2_max_gather_mb"):
             MemShareConfig(stage2_max_gather_mb=bad)
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_block_size_the_cpu_build_cannot_run_is_one_clear_line(monkeypatch, on_cpu):
+    monkeypatch.setattr(llm, "_is_cpu", lambda: on_cpu)
+    if on_cpu:
+        with pytest.raises(ValueError, match="multiple of 32"):
+            engine_kwargs(EngineSettings(model="m", block_size=16), None)
+        res = CliRunner().invoke(app, ["serve", "--print-command", "--block-size", "16"])
+        assert res.exit_code == 2 and "multiple of 32" in res.output and "Traceback" not in res.output
+    else:
+        assert engine_kwargs(EngineSettings(model="m", block_size=16), None)["block_size"] == 16
