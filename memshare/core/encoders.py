@@ -155,59 +155,65 @@ class StepIndex(ABC):
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None: ...
 
 
-class _Posting:
-    __slots__ = ("slots", "counts")
-
-    def __init__(self) -> None:
-        self.slots = Grow(np.int64, capacity=4)
-        self.counts = Grow(np.float64, capacity=4)
-
-
 class SparseStepIndex(StepIndex):
-    """Bag-of-token-ids cosine through an inverted index (encoder ``tokenizer``)."""
+    """Bag-of-token-ids cosine through an inverted index (encoder ``tokenizer``).
+
+    A posting is two numpy rows per token id, ``(2, capacity)``: slots and counts (as floats,
+    exact), with its fill in ``_len``. Dicts of arrays and ints are invisible to Python's
+    garbage collector: with one small object per distinct token and request instead, full
+    collections paused the scheduler for up to 0.7 s at 256 running requests.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self._post: dict[int, _Posting] = {}
+        self._post: dict[int, np.ndarray] = {}  # token id -> (2, capacity) [slots; counts]
+        self._len: dict[int, int] = {}  # token id -> filled columns
         self._norm = Grow(np.float64)
 
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
+        post, lens = self._post, self._len
         for tok, c in counts.items():
-            p = self._post.get(tok)
+            n = lens.get(tok, 0)
+            p = post.get(tok)
             if p is None:
-                p = self._post[tok] = _Posting()
-            p.slots.append(slot)
-            p.counts.append(c)
+                p = post[tok] = np.empty((2, 4))
+            elif n == p.shape[1]:
+                p = post[tok] = np.concatenate([p, np.empty_like(p)], axis=1)
+            p[0, n] = slot
+            p[1, n] = c
+            lens[tok] = n + 1
         self._norm.append(math.sqrt(sum(c * c for c in counts.values())))
 
     def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
         idx, cnt, mult = [], [], []
+        post, lens = self._post, self._len
         for tok, c in counts.items():
-            p = self._post.get(tok)
+            p = post.get(tok)
             if p is not None:
-                idx.append(p.slots.view)
-                cnt.append(p.counts.view)
+                n = lens[tok]
+                idx.append(p[0, :n])
+                cnt.append(p[1, :n])
                 mult.append(c)
         n = self._owner.n
         if not idx:
             return np.zeros(n)
         lens = [len(a) for a in idx]
         weights = np.concatenate(cnt) * np.repeat(np.asarray(mult, dtype=np.float64), lens)
-        dot = np.bincount(np.concatenate(idx), weights=weights, minlength=n)  # (n,)
+        dot = np.bincount(np.concatenate(idx).astype(np.intp), weights=weights, minlength=n)  # (n,)
         q_norm = math.sqrt(sum(c * c for c in counts.values()))
         denom = q_norm * self._norm.view
         return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
         for tok in list(self._post):
-            p = self._post[tok]
-            keep = alive[p.slots.view]
-            if not keep.any():
-                del self._post[tok]
+            p = self._post[tok][:, : self._len[tok]]
+            kept = p[:, alive[p[0].astype(np.intp)]]
+            if not kept.shape[1]:
+                del self._post[tok], self._len[tok]
                 continue
-            p.slots.keep(keep)
-            p.slots.view[:] = remap[p.slots.view]
-            p.counts.keep(keep)
+            kept[0] = remap[kept[0].astype(np.intp)]
+            self._post[tok] = np.concatenate([kept, np.empty((2, max(4, kept.shape[1])))], axis=1)
+            self._len[tok] = kept.shape[1]
         self._norm.keep(alive)
 
 
