@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import random
 import time
 from types import SimpleNamespace
@@ -298,7 +299,8 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
 
     Requests start at staggered offsets (as in a running batch, blocks fill on different steps).
     Half the Stage-2 jobs come back as a match, so remaps and frees are part of the bookkeeping.
-    Returns the per-step times (s) and the number of blocks that filled.
+    Returns the per-step times (s), the run's ``SharingStats`` (stage timers are wall time) and
+    the number of full garbage collections while it ran.
     """
     from memshare.engine.messages import MemShareWorkerMeta
     from memshare.engine.scheduler_side import SchedulerSide
@@ -321,6 +323,13 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
         manager.req_to_blocks[rid] = [pool.allocate() for _ in range(-(-len(prompt) // block_size))]
         side.on_new_request(reqs[rid])
     out = SimpleNamespace(num_scheduled_tokens={r: 1 for r in reqs}, preempted_req_ids=set())
+    # As vLLM's engine core does once it has started (freeze_gc_heap): what exists now is
+    # never scanned again; what the scheduler side allocates while running still is.
+    gc.collect()
+    gc.freeze()
+    full_gcs = [0]
+    gc.callbacks.append(cb := lambda phase, info: full_gcs.__setitem__(0, full_gcs[0] + (
+        phase == "stop" and info["generation"] == 2)))
     times = []
     for n in range(num_tokens):
         for rid, r in reqs.items():  # the engine's step: one new token per request (not timed)
@@ -334,7 +343,9 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
                            for c in range(len(j.candidate_block_ids))] for j in meta.jobs}
         side.apply_results(MemShareWorkerMeta(partials=rows) if rows else None)
         times.append(time.process_time() - t0)
-    return times, side.policy.stats.full_blocks
+    gc.callbacks.remove(cb)
+    gc.unfreeze()
+    return times, side.stats, full_gcs[0]
 
 
 def main() -> None:
@@ -392,12 +403,14 @@ def per_block(args, vocab) -> None:
 def per_step(args, vocab) -> None:
     print(f"\nScheduler side per engine step: {args.sched_requests} running requests, block size 16, "
           f"{args.sched_tokens}-token traces (Stage 1 + pins, jobs, remaps, frees; fake block pool)")
-    times, blocks = scheduler_step_costs(vocab, args.sched_requests, args.sched_tokens, 16)
+    times, stats, full_gcs = scheduler_step_costs(vocab, args.sched_requests, args.sched_tokens, 16)
     t = np.array(times) * 1e3
     last = t[len(t) * 3 // 4:]
-    print(f"{'steps':>6} {'blocks':>7} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'last-25% mean ms':>16}")
-    print(f"{len(t):>6} {blocks:>7} {t.mean():>8.2f} {np.percentile(t, 50):>7.2f} {np.percentile(t, 99):>7.2f} "
-          f"{t.max():>7.1f} {last.mean():>16.2f}")
+    s1, remap = 1e3 * stats.stage1_s / len(t), 1e3 * stats.remap_s / len(t)
+    print(f"{'steps':>6} {'blocks':>7} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'last-25% mean ms':>16} {'S1 ms':>6} {'remap ms':>8} {'full GCs':>8}")
+    print(f"{len(t):>6} {stats.full_blocks:>7} {t.mean():>8.2f} {np.percentile(t, 50):>7.2f} "
+          f"{np.percentile(t, 99):>7.2f} {t.max():>7.1f} {last.mean():>16.2f} {s1:>6.2f} {remap:>8.2f} {full_gcs:>8}")
 
 
 def op_counts() -> None:

@@ -100,7 +100,8 @@ class StepIndex(ABC):
         if self._owner.n == 0 or not counts:
             return np.zeros(self._owner.n)
         sims = self._similarities(counts)
-        sims[self._owner.view < 0] = 0.0
+        if self._num_dead:
+            sims[self._owner.view < 0] = 0.0
         return np.clip(sims, 0.0, 1.0, out=sims)
 
     def eligible_similarities(self, counts: Mapping[int, int], *, owner: int, before_step: int, others: bool,
@@ -112,10 +113,10 @@ class StepIndex(ABC):
         """
         sims = self.similarities(counts)
         owners, steps = self._owner.view, self._step.view
-        own = owners == owner
-        mask = own & (steps < before_step)
         if others:
-            mask |= ~own & (owners >= 0)
+            mask = (owners >= 0) & ((owners != owner) | (steps < before_step))
+        else:
+            mask = (owners == owner) & (steps < before_step)
         mask &= sims >= threshold - _SIM_TOLERANCE
         sims[~mask] = -1.0
         return sims
@@ -185,21 +186,21 @@ class SparseStepIndex(StepIndex):
         self._norm.append(math.sqrt(sum(c * c for c in counts.values())))
 
     def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
-        idx, cnt, mult = [], [], []
+        rows, mult, sizes = [], [], []
         post, lens = self._post, self._len
         for tok, c in counts.items():
             p = post.get(tok)
             if p is not None:
-                n = lens[tok]
-                idx.append(p[0, :n])
-                cnt.append(p[1, :n])
+                k = lens[tok]
+                rows.append(p[:, :k])
                 mult.append(c)
+                sizes.append(k)
         n = self._owner.n
-        if not idx:
+        if not rows:
             return np.zeros(n)
-        lens = [len(a) for a in idx]
-        weights = np.concatenate(cnt) * np.repeat(np.asarray(mult, dtype=np.float64), lens)
-        dot = np.bincount(np.concatenate(idx).astype(np.intp), weights=weights, minlength=n)  # (n,)
+        both = np.concatenate(rows, axis=1)  # (2, postings): slots; counts
+        weights = both[1] * np.repeat(np.asarray(mult, dtype=np.float64), sizes)
+        dot = np.bincount(both[0].astype(np.intp), weights=weights, minlength=n)  # (n,)
         q_norm = math.sqrt(sum(c * c for c in counts.values()))
         denom = q_norm * self._norm.view
         return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)

@@ -81,6 +81,14 @@ def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(uniq[idx] == a, counts[idx], 0).sum(axis=1)  # (n,)
 
 
+def _self_dot(tokens) -> float:
+    """``bag_dot`` of a row with itself: the sum of squared token counts (plain Python: short rows)."""
+    seen: dict[int, int] = {}
+    for t in tokens:
+        seen[t] = seen.get(t, 0) + 1
+    return float(sum(c * c for c in seen.values()))
+
+
 class Stage1:
     """Per-policy Stage-1 state: step indexes and blocks of all running requests.
 
@@ -159,7 +167,7 @@ class Stage1:
         sc.block.append(block.block_index)
         sc.slot.append(slot)
         sc.tokens.append(row)
-        sc.self_dot.append(float(bag_dot(row[None], row)[0]))
+        sc.self_dot.append(_self_dot(block.token_ids))
         rq.positions.append(pos)
         if slot < 0:
             rq.open.append((pos, block.step))
@@ -187,9 +195,9 @@ class Stage1:
                      else np.full(slots.shape, -1.0))  # (n,)
         if same_step:
             block_sim[same_step] = 1.0  # the query's own step: similar by definition
-        own = owners == rq.owner
-        limit = np.where(own, block_index - cfg.min_gap_blocks + 1,
-                         self._full_by_owner.data[np.maximum(owners, 0)])
+        limit = block_index - cfg.min_gap_blocks + 1  # own blocks: at least min_gap_blocks back
+        if sc is self._shared:  # other requests' blocks: their KV must be written
+            limit = np.where(owners == rq.owner, limit, self._full_by_owner.data[np.maximum(owners, 0)])
         ok = (block_sim >= 0) & (blocks < limit)
         for r, busy in (in_flight or {}).items():
             other = self._reqs.get(r)
@@ -201,8 +209,9 @@ class Stage1:
         if pool.size == 0:
             return []
         cap = POOL_PER_CANDIDATE * cfg.max_candidates
-        if pool.size > cap:
-            pool = pool[np.lexsort((-pool, -block_sim[pool]))[:cap]]
+        if pool.size > cap:  # most similar steps first, newest first on ties (a stable sort of the reversed pool)
+            rev = pool[::-1]
+            pool = rev[np.argsort(-block_sim[rev], kind="stable")[:cap]]
         q_pos = rq.positions[block_index - rq.first_block]
         q_dot = sc.self_dot.data[q_pos]
         block_cos = bag_dot(sc.tokens.data[pool], sc.tokens.data[q_pos]) / np.sqrt(sc.self_dot.data[pool] * q_dot)
