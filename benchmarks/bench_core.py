@@ -15,8 +15,8 @@ Reports, per new block:
   Stage 2 timed as the worker runs an engine step (``memshare.engine.stage2_step``: one index
   copy, one gather, RoPE undone once per block, all pairs batched);
 * per engine step at 256 running requests (block size 16, 16k-token traces): Stage 1 plus the
-  scheduler side's bookkeeping (``SchedulerSide.build_meta`` + ``apply_results`` with a fake
-  block pool, as the engine drives them);
+  scheduler side's bookkeeping (``SchedulerSide.build_meta`` + ``apply_results`` on vLLM's
+  ``BlockPool``, as the engine drives them);
 * Stage-2 tensor ops per job (counted with a ``TorchDispatchMode``), the batched step against
   the former one-call-per-job worker.
 
@@ -266,34 +266,6 @@ def stage2_op_counts(num_jobs: int, shape=(30, 3, 32, 64)) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-class _Pool:
-    """A vLLM BlockPool stand-in: ref counts change only through touch / free_blocks."""
-
-    def __init__(self, n: int) -> None:
-        self.blocks = [SimpleNamespace(block_id=i, ref_cnt=0, is_null=False, block_hash=None) for i in range(n)]
-        self.num_gpu_blocks = n + 1
-        self.enable_caching = False
-        self._free = list(range(n - 1, -1, -1))
-
-    def allocate(self):
-        b = self.blocks[self._free.pop()]
-        b.ref_cnt = 1
-        return b
-
-    def touch(self, blocks):
-        for b in blocks:
-            b.ref_cnt += 1
-
-    def free_blocks(self, blocks):
-        for b in blocks:
-            b.ref_cnt -= 1
-            if b.ref_cnt == 0:
-                self._free.append(b.block_id)
-
-    def get_num_free_blocks(self):
-        return len(self._free)
-
-
 def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: int, seed: int = 5):
     """Per-step CPU s of the scheduler side (Stage 1 + bookkeeping) while ``num_requests`` decode.
 
@@ -302,10 +274,13 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
     Returns the per-step times (s), the run's ``SharingStats`` (stage timers are wall time) and
     the number of full garbage collections while it ran.
     """
+    from vllm.v1.core.block_pool import BlockPool
+
     from memshare.engine.messages import MemShareWorkerMeta
     from memshare.engine.scheduler_side import SchedulerSide
 
-    pool = _Pool(num_requests * (num_tokens // block_size + 4))
+    # vLLM's own pool (the engine's ref counting and free queue), prefix caching off.
+    pool = BlockPool(num_requests * (num_tokens // block_size + 4) + 1, False, block_size)
     manager = SimpleNamespace(req_to_blocks={}, num_cached_block={})
     kv_manager = SimpleNamespace(coordinator=SimpleNamespace(single_type_managers=[manager]), block_pool=pool)
     config = MemShareConfig(policy="memshare", block_size=block_size)
@@ -320,7 +295,7 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
         reqs[rid] = SimpleNamespace(request_id=rid, prompt_token_ids=prompt, all_token_ids=list(prompt),
                                     num_computed_tokens=len(prompt) - 1, num_preemptions=0,
                                     trace=maker.trace(num_tokens))
-        manager.req_to_blocks[rid] = [pool.allocate() for _ in range(-(-len(prompt) // block_size))]
+        manager.req_to_blocks[rid] = pool.get_new_blocks(-(-len(prompt) // block_size))
         side.on_new_request(reqs[rid])
     out = SimpleNamespace(num_scheduled_tokens={r: 1 for r in reqs}, preempted_req_ids=set())
     # As vLLM's engine core does once it has started (freeze_gc_heap): what exists now is
@@ -336,7 +311,7 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
             r.all_token_ids.append(r.trace[n])
             r.num_computed_tokens += 1
             if len(r.all_token_ids) > len(manager.req_to_blocks[rid]) * block_size:
-                manager.req_to_blocks[rid].append(pool.allocate())
+                manager.req_to_blocks[rid] += pool.get_new_blocks(1)
         t0 = time.process_time()
         meta = side.build_meta(out)
         rows = {j.job_id: [[0.0 if (j.job_id % 2 == 0 and c == 0) else 1.0, 1.0]
@@ -402,7 +377,7 @@ def per_block(args, vocab) -> None:
 
 def per_step(args, vocab) -> None:
     print(f"\nScheduler side per engine step: {args.sched_requests} running requests, block size 16, "
-          f"{args.sched_tokens}-token traces (Stage 1 + pins, jobs, remaps, frees; fake block pool)")
+          f"{args.sched_tokens}-token traces (Stage 1 + pins, jobs, remaps, frees; vLLM's BlockPool)")
     times, stats, full_gcs = scheduler_step_costs(vocab, args.sched_requests, args.sched_tokens, 16)
     t = np.array(times) * 1e3
     last = t[len(t) * 3 // 4:]
