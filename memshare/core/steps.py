@@ -141,28 +141,39 @@ class CueMatcher:
     def __init__(self, cue_words: Sequence[str]) -> None:
         cues = {c.strip() for c in cue_words if c.strip()}
         self.cues = tuple(sorted(cues))
+        self._first: dict[int, bool | None] = {}  # token id -> verdict from that token alone
 
     def match(self, texts: Sequence[str], token_ids: Sequence[int], start: int) -> bool | None:
         """True/False: a cue does / does not start at ``token_ids[start]``; None: need more tokens."""
-        if not self.cues:
-            return False
-        text = _text(texts, token_ids[start]).lstrip()
+        tok = token_ids[start]
+        if tok in self._first:
+            first = self._first[tok]
+        else:
+            first = self._first[tok] = self._verdict(_text(texts, tok).lstrip())
+        if first is not None:
+            return first  # most tokens: decided by their own text, looked up once per token id
+        text = _text(texts, tok).lstrip()
         j = start
         while True:
-            undecided = False
-            for cue in self.cues:
-                if text.startswith(cue):
-                    if " " in cue or (len(text) > len(cue) and not text[len(cue)].isalnum()):
-                        return True
-                    undecided |= len(text) == len(cue)
-                elif cue.startswith(text):
-                    undecided = True
-            if not undecided:
-                return False
             j += 1
             if j >= len(token_ids):
                 return None
             text += _text(texts, token_ids[j])
+            verdict = self._verdict(text)
+            if verdict is not None:
+                return verdict
+
+    def _verdict(self, text: str) -> bool | None:
+        """Does a cue start ``text``: True, False, or None while ``text`` is too short to tell."""
+        undecided = False
+        for cue in self.cues:
+            if text.startswith(cue):
+                if " " in cue or (len(text) > len(cue) and not text[len(cue)].isalnum()):
+                    return True
+                undecided |= len(text) == len(cue)
+            elif cue.startswith(text):
+                undecided = True
+        return None if undecided else False
 
 
 def _text(texts: Sequence[str], token_id: int) -> str:
@@ -210,41 +221,51 @@ class StepTracker:
         return bisect_right(self.step_starts, output_offset) - 1
 
     def feed(self, token_ids: Sequence[int]) -> list[StepEnd | BlockDone]:
-        if len(token_ids) < self.prompt_len + self.num_committed:
+        p = self.prompt_len
+        end = len(token_ids)
+        if end < p + self.num_committed:
             raise ValueError("token list shrank: a request's tokens must only grow")
         v, events = self.vocab, []
-        n_vocab, bs, p = len(v), self.block_size, self.prompt_len
+        flags_of, lead_of, trail_of = v.flags, v.lead_nl, v.trail_nl
+        n_vocab, bs, split_blank = len(flags_of), self.block_size, self.split_on_blank_lines
         i = p + self.num_committed
-        while i < len(token_ids):
+        if i < end and not self.step_starts:
+            self._start_step()
+        # NOTE: the splitter state lives in locals in the loop (once per token) and is written
+        # back whenever a method reads it and at the end.
+        pending_nl, prev_end, visible = self._pending_nl, self._prev_ends_sentence, self._cur_visible
+        cur = self._counts.get(len(self.step_starts) - 1)
+        while i < end:
             tok = token_ids[i]
             known = 0 <= tok < n_vocab
-            flags = v.flags[tok] if known else _VISIBLE
-            if not self.step_starts:
-                self._start_step()
+            flags = flags_of[tok] if known else _VISIBLE
             if not flags & _VISIBLE:
-                self._pending_nl += v.lead_nl[tok]
+                pending_nl += lead_of[tok]
             else:
-                if self._cur_visible:
-                    nl_before = self._pending_nl + (v.lead_nl[tok] if known else 0)
-                    new_step = self.split_on_blank_lines and (nl_before >= 2 or bool(flags & _INNER))
-                    if not new_step and (nl_before >= 1 or self._prev_ends_sentence):
+                if visible:
+                    nl_before = pending_nl + (lead_of[tok] if known else 0)
+                    new_step = split_blank and (nl_before >= 2 or bool(flags & _INNER))
+                    if not new_step and (nl_before >= 1 or prev_end):
                         matched = self.cues.match(v.texts, token_ids, i)
                         if matched is None:
                             break  # a cue may start here: wait for the tokens that decide it
                         new_step = matched
                     if new_step:
-                        events.append(StepEnd(self.num_steps - 1, self._counts[self.num_steps - 1]))
+                        self.num_committed = i - p
+                        events.append(StepEnd(len(self.step_starts) - 1, cur))
                         self._start_step()
-                self._cur_visible = True
-                self._pending_nl = v.trail_nl[tok] if known else 0
+                        cur = self._counts[len(self.step_starts) - 1]
+                visible = True
+                pending_nl = trail_of[tok] if known else 0
                 if not flags & _CLOSER_ONLY:
-                    self._prev_ends_sentence = bool(flags & _ENDS_SENTENCE)
-            cur = self._counts[self.num_steps - 1]
+                    prev_end = bool(flags & _ENDS_SENTENCE)
             cur[tok] = cur.get(tok, 0) + 1
-            self.num_committed += 1
             i += 1
             if i % bs == 0 and i - bs >= p:
+                self.num_committed = i - p
                 events.append(self._block_done(i // bs - 1, token_ids))
+        self.num_committed = i - p
+        self._pending_nl, self._prev_ends_sentence, self._cur_visible = pending_nl, prev_end, visible
         return events
 
     def _start_step(self) -> None:

@@ -137,11 +137,15 @@ class SchedulerSide:
 
         from memshare.core.stage2 import Stage2Partials, finish
 
-        for job_id, rows in worker_meta.partials.items():
-            pending = self._pending.pop(job_id, None)
-            if pending is None:
-                continue
-            distances = finish(Stage2Partials(self.config.metric, torch.tensor(rows, dtype=torch.float32))).tolist()
+        jobs = [(job_id, rows) for job_id, rows in worker_meta.partials.items() if job_id in self._pending]
+        flat = [row for _, rows in jobs for row in rows]  # one tensor and one ``finish`` per step
+        all_distances = (finish(Stage2Partials(self.config.metric, torch.tensor(flat, dtype=torch.float32))).tolist()
+                         if flat else [])
+        offset = 0
+        for job_id, rows in jobs:
+            pending = self._pending.pop(job_id)
+            distances = all_distances[offset:offset + len(rows)]
+            offset += len(rows)
             self.stats.add_stage2(1, len(rows), 0.0)
             choice = self.policy.decide(pending.proposal, distances)
             if choice is not None:

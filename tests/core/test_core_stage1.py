@@ -233,3 +233,21 @@ def test_in_flight_blocks_are_not_candidates():
         (st1.add_block if isinstance(ev, BlockDone) else lambda r, e: st1.add_step(r, e.step, e.counts))("r", ev)
     st1.set_full_blocks("r", 3)
     assert [c.block_index for c in st1.candidates("r", 2, {"r": {1}})] == [0]
+
+
+def test_count_table_dots_equal_bag_dot_and_fall_back_on_negative_ids():
+    from memshare.core.stage1 import _CountTable
+
+    rng = np.random.default_rng(3)
+    table = _CountTable()
+    for top in (50, 3000, 70000):  # the table grows past its first size
+        rows = rng.integers(0, top, (40, 16))
+        query = np.concatenate([rows[0, :8], rng.integers(0, top, 8)])  # repeats inside the query too
+        for r in (*rows, query):
+            table.see(r.tolist())
+        assert table.dots(rows, query).tolist() == bag_dot(rows, query).tolist()
+        assert not table.table.any()  # cleared after each query
+    table.see([5, -1])
+    assert table.table is None
+    rows = np.array([[-1, 5, 5], [2, 3, 4]])
+    assert table.dots(rows, np.array([5, -1, 7])).tolist() == bag_dot(rows, np.array([5, -1, 7])).tolist()
