@@ -95,11 +95,15 @@ class StepIndex(ABC):
         self._step.append(step)
         return slot
 
-    def similarities(self, counts: Mapping[int, int]) -> np.ndarray:
-        """Cosine of a bag of tokens with every slot: (num_slots,) in [0, 1], 0 for removed ones."""
+    def similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None = None) -> np.ndarray:
+        """Cosine of a bag of tokens with every slot: (num_slots,) in [0, 1], 0 for removed ones.
+
+        ``memo=(owner, step)``: the query is that step's bag, which only grows between calls;
+        an index may then reuse the owner's previous query (see ``SparseStepIndex``).
+        """
         if self._owner.n == 0 or not counts:
             return np.zeros(self._owner.n)
-        sims = self._similarities(counts)
+        sims = self._similarities(counts, memo)
         if self._num_dead:
             sims[self._owner.view < 0] = 0.0
         return np.clip(sims, 0.0, 1.0, out=sims)
@@ -111,7 +115,7 @@ class StepIndex(ABC):
         Eligible: similarity >= threshold, and either the owner's steps before
         ``before_step`` or, with ``others``, any live step of another owner.
         """
-        sims = self.similarities(counts)
+        sims = self.similarities(counts, (owner, before_step))
         owners, steps = self._owner.view, self._step.view
         if others:
             mask = (owners >= 0) & ((owners != owner) | (steps < before_step))
@@ -150,7 +154,7 @@ class StepIndex(ABC):
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None: ...
 
     @abstractmethod
-    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray: ...
+    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray: ...
 
     @abstractmethod
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None: ...
@@ -163,6 +167,11 @@ class SparseStepIndex(StepIndex):
     exact), with its fill in ``_len``. Dicts of arrays and ints are invisible to Python's
     garbage collector: with one small object per distinct token and request instead, full
     collections paused the scheduler for up to 0.7 s at 256 running requests.
+
+    Consecutive queries of one step (one per block the step spans) differ by the block's new
+    tokens: with ``memo`` the owner's last dot products are kept and only the postings of the
+    tokens whose count changed are read. Counts are integers, so the dot products are exact
+    either way (float64 sums of integers), and the result does not depend on query history.
     """
 
     def __init__(self) -> None:
@@ -170,8 +179,15 @@ class SparseStepIndex(StepIndex):
         self._post: dict[int, np.ndarray] = {}  # token id -> (2, capacity) [slots; counts]
         self._len: dict[int, int] = {}  # token id -> filled columns
         self._norm = Grow(np.float64)
+        self._version = 0  # changes whenever slots or postings do
+        self._memo: dict[int, tuple[int, int, dict[int, int], np.ndarray]] = {}  # owner -> (step, version, bag, dots)
+
+    def remove_owner(self, owner: int) -> None:
+        super().remove_owner(owner)
+        self._memo.pop(owner, None)
 
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
+        self._version += 1
         post, lens = self._post, self._len
         for tok, c in counts.items():
             n = lens.get(tok, 0)
@@ -185,7 +201,34 @@ class SparseStepIndex(StepIndex):
             lens[tok] = n + 1
         self._norm.append(math.sqrt(sum(c * c for c in counts.values())))
 
-    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
+    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray:
+        n = self._owner.n
+        dot = None
+        if memo is not None:
+            last = self._memo.get(memo[0])
+            if last is not None and last[0] == memo[1] and last[1] == self._version:
+                _, _, old, old_dot = last
+                delta, kept = {}, 0
+                for tok, c in counts.items():
+                    was = old.get(tok)
+                    if was is None:
+                        delta[tok] = c
+                    else:
+                        kept += 1
+                        if c != was:
+                            delta[tok] = c - was
+                if kept == len(old):  # else a token left the bag: start over
+                    dot = old_dot + self._dots(delta, n) if delta else old_dot
+        if dot is None:
+            dot = self._dots(counts, n)
+        if memo is not None:
+            self._memo[memo[0]] = (memo[1], self._version, dict(counts), dot)
+        q_norm = math.sqrt(sum(c * c for c in counts.values()))
+        denom = q_norm * self._norm.view
+        return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
+
+    def _dots(self, counts: Mapping[int, int], n: int) -> np.ndarray:
+        """(n,) bag-of-words dot products of ``counts`` with every slot."""
         rows, mult, sizes = [], [], []
         post, lens = self._post, self._len
         for tok, c in counts.items():
@@ -195,17 +238,15 @@ class SparseStepIndex(StepIndex):
                 rows.append(p[:, :k])
                 mult.append(c)
                 sizes.append(k)
-        n = self._owner.n
         if not rows:
             return np.zeros(n)
         both = np.concatenate(rows, axis=1)  # (2, postings): slots; counts
         weights = both[1] * np.repeat(np.asarray(mult, dtype=np.float64), sizes)
-        dot = np.bincount(both[0].astype(np.intp), weights=weights, minlength=n)  # (n,)
-        q_norm = math.sqrt(sum(c * c for c in counts.values()))
-        denom = q_norm * self._norm.view
-        return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
+        return np.bincount(both[0].astype(np.intp), weights=weights, minlength=n)  # (n,)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
+        self._version += 1
+        self._memo.clear()
         for tok in list(self._post):
             p = self._post[tok][:, : self._len[tok]]
             kept = p[:, alive[p[0].astype(np.intp)]]
@@ -244,7 +285,7 @@ class DenseStepIndex(StepIndex):
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
         self._vecs.append(self.encode(counts))
 
-    def _similarities(self, counts: Mapping[int, int]) -> np.ndarray:
+    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray:
         return (self._vecs.view @ self.encode(counts)).astype(np.float64)  # (n,)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:

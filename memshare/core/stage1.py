@@ -89,6 +89,16 @@ def _counts(tokens) -> dict[int, int]:
     return seen
 
 
+def top_k(pool: np.ndarray, block_cos: np.ndarray, step_sim: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best of ``pool`` by block cosine, then step similarity, then recency (higher
+    position), best first: ``pool[lexsort((-pool, -step_sim, -block_cos))[:k]]``, sorting only
+    the blocks tied with or above the k-th best cosine."""
+    if pool.size > 2 * k:
+        keep = np.flatnonzero(block_cos >= -np.partition(-block_cos, k - 1)[k - 1])
+        pool, block_cos, step_sim = pool[keep], block_cos[keep], step_sim[keep]
+    return pool[np.lexsort((-pool, -step_sim, -block_cos))[:k]]
+
+
 class _CountTable:
     """``bag_dot`` through a dense token id -> count table, set and cleared around each query.
 
@@ -249,7 +259,7 @@ class Stage1:
         q_pos = rq.positions[block_index - rq.first_block]
         q_dot = sc.self_dot.data[q_pos]
         block_cos = self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos]) / np.sqrt(sc.self_dot.data[pool] * q_dot)
-        best = pool[np.lexsort((-pool, -block_sim[pool], -block_cos))[: cfg.max_candidates]]
+        best = top_k(pool, block_cos, block_sim[pool], cfg.max_candidates)
         return [BlockRef(self._owner_req[o], b) for o, b in zip(owners[best].tolist(), blocks[best].tolist())]
 
     @staticmethod

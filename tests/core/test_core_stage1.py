@@ -251,3 +251,42 @@ def test_count_table_dots_equal_bag_dot_and_fall_back_on_negative_ids():
     assert table.table is None
     rows = np.array([[-1, 5, 5], [2, 3, 4]])
     assert table.dots(rows, np.array([5, -1, 7])).tolist() == bag_dot(rows, np.array([5, -1, 7])).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(bags, min_size=1, max_size=8), growth=st.lists(bags, min_size=1, max_size=6),
+       seed=st.integers(0, 1000))
+def test_sparse_memo_gives_the_same_similarities_as_a_fresh_query(steps, growth, seed):
+    """A step's bag grows block by block, steps of other owners arrive and go, a token may leave:
+    the memoized answer equals the one computed from scratch, to the bit."""
+    rng = random.Random(seed)
+    index = SparseStepIndex()
+    for i, bag in enumerate(steps):
+        index.add_step(i % 2, i, bag)
+    query: dict[int, int] = {}
+    for i, more in enumerate(growth):
+        for tok, c in more.items():
+            query[tok] = query.get(tok, 0) + c
+        if rng.random() < 0.2 and len(query) > 1:
+            del query[next(iter(query))]  # not what Stage 1 does; must still be right
+        if rng.random() < 0.3:
+            index.add_step(1, 100 + i, more)
+        if rng.random() < 0.1:
+            index.remove_owner(1)
+        memo = index.eligible_similarities(query, owner=0, before_step=99, others=True, threshold=0.0)
+        fresh = SparseStepIndex.similarities(index, query)  # no memo
+        expect = np.where(memo >= 0, fresh, -1.0)
+        assert memo.tolist() == expect.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), k=st.integers(1, 10), levels=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_top_k_equals_a_full_sort_with_ties(n, k, levels, seed):
+    from memshare.core.stage1 import top_k
+
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(10_000, n, replace=False))
+    block_cos = rng.integers(0, levels, n) / levels  # few distinct values: many ties
+    step_sim = rng.integers(0, levels, n) / levels
+    full = pool[np.lexsort((-pool, -step_sim, -block_cos))[:k]]
+    assert top_k(pool, block_cos, step_sim, k).tolist() == full.tolist()
