@@ -72,6 +72,9 @@ class StepIndex(ABC):
         self._owner = Grow(np.int64)  # -1: removed
         self._step = Grow(np.int64)
         self._num_dead = 0
+        # The one owner whose steps, in order, are all the slots (a per-request index); else None.
+        self._sole: int | None = None
+        self._mixed = False
 
     def __len__(self) -> int:
         return self._owner.n - self._num_dead
@@ -90,6 +93,10 @@ class StepIndex(ABC):
         if owner < 0:
             raise ValueError("owner ids must be >= 0")
         slot = self._owner.n
+        if slot == 0 and not self._mixed:
+            self._sole = owner
+        elif owner != self._sole or step < self._step.data[slot - 1]:
+            self._sole, self._mixed = None, True
         self._add_vector(slot, counts)
         self._owner.append(owner)
         self._step.append(step)
@@ -117,6 +124,13 @@ class StepIndex(ABC):
         """
         sims = self.similarities(counts, (owner, before_step))
         owners, steps = self._owner.view, self._step.view
+        if owner == self._sole and not self._num_dead:
+            # One owner's steps in order: the eligible ones are a prefix of the slots.
+            end = int(np.searchsorted(steps, before_step))
+            sims[end:] = -1.0
+            head = sims[:end]
+            head[head < threshold - _SIM_TOLERANCE] = -1.0
+            return sims
         if others:
             mask = (owners >= 0) & ((owners != owner) | (steps < before_step))
         else:
@@ -179,8 +193,10 @@ class SparseStepIndex(StepIndex):
         self._post: dict[int, np.ndarray] = {}  # token id -> (2, capacity) [slots; counts]
         self._len: dict[int, int] = {}  # token id -> filled columns
         self._norm = Grow(np.float64)
+        self._zero_norms = 0  # empty bags added (their cosine is 0)
         self._version = 0  # changes whenever slots or postings do
-        self._memo: dict[int, tuple[int, int, dict[int, int], np.ndarray]] = {}  # owner -> (step, version, bag, dots)
+        # owner -> (step, version, bag, dot products, squared norm of the bag)
+        self._memo: dict[int, tuple[int, int, dict[int, int], np.ndarray, int]] = {}
 
     def remove_owner(self, owner: int) -> None:
         super().remove_owner(owner)
@@ -199,7 +215,9 @@ class SparseStepIndex(StepIndex):
             p[0, n] = slot
             p[1, n] = c
             lens[tok] = n + 1
-        self._norm.append(math.sqrt(sum(c * c for c in counts.values())))
+        norm = math.sqrt(sum(c * c for c in counts.values()))
+        self._zero_norms += norm == 0
+        self._norm.append(norm)
 
     def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray:
         n = self._owner.n
@@ -207,25 +225,29 @@ class SparseStepIndex(StepIndex):
         if memo is not None:
             last = self._memo.get(memo[0])
             if last is not None and last[0] == memo[1] and last[1] == self._version:
-                _, _, old, old_dot = last
+                _, _, old, old_dot, sq = last
                 delta, kept = {}, 0
                 for tok, c in counts.items():
                     was = old.get(tok)
                     if was is None:
                         delta[tok] = c
+                        sq += c * c
                     else:
                         kept += 1
                         if c != was:
                             delta[tok] = c - was
+                            sq += c * c - was * was
                 if kept == len(old):  # else a token left the bag: start over
                     dot = old_dot + self._dots(delta, n) if delta else old_dot
         if dot is None:
             dot = self._dots(counts, n)
+            sq = sum(c * c for c in counts.values())
         if memo is not None:
-            self._memo[memo[0]] = (memo[1], self._version, dict(counts), dot)
-        q_norm = math.sqrt(sum(c * c for c in counts.values()))
-        denom = q_norm * self._norm.view
-        return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
+            self._memo[memo[0]] = (memo[1], self._version, dict(counts), dot, sq)
+        denom = math.sqrt(sq) * self._norm.view
+        if self._zero_norms or sq == 0:
+            return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
+        return dot / denom
 
     def _dots(self, counts: Mapping[int, int], n: int) -> np.ndarray:
         """(n,) bag-of-words dot products of ``counts`` with every slot."""
@@ -247,6 +269,7 @@ class SparseStepIndex(StepIndex):
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
         self._version += 1
         self._memo.clear()
+        self._zero_norms = int((self._norm.view[alive] == 0).sum())
         for tok in list(self._post):
             p = self._post[tok][:, : self._len[tok]]
             kept = p[:, alive[p[0].astype(np.intp)]]

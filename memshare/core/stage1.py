@@ -235,14 +235,15 @@ class Stage1:
         if not same_step and not (slot_sims >= 0).any():
             return []
         slots, owners, blocks = sc.slot.view, sc.owner.view, sc.block.view
-        block_sim = (np.where(slots >= 0, slot_sims[slots], -1.0) if slot_sims.size
-                     else np.full(slots.shape, -1.0))  # (n,)
+        block_sim = np.append(slot_sims, -1.0)[slots]  # (n,); slot -1 (step not complete) reads the -1 appended
         if same_step:
             block_sim[same_step] = 1.0  # the query's own step: similar by definition
         limit = block_index - cfg.min_gap_blocks + 1  # own blocks: at least min_gap_blocks back
+        ok = block_sim >= 0
         if sc is self._shared:  # other requests' blocks: their KV must be written
-            limit = np.where(owners == rq.owner, limit, self._full_by_owner.data[np.maximum(owners, 0)])
-        ok = (block_sim >= 0) & (blocks < limit)
+            ok &= blocks < np.where(owners == rq.owner, limit, self._full_by_owner.data[np.maximum(owners, 0)])
+        else:  # the request's own blocks, in order: position i holds block first_block + i
+            ok[max(0, limit - rq.first_block):] = False
         for r, busy in (in_flight or {}).items():
             other = self._reqs.get(r)
             if busy and other is not None and other.scope is sc:

@@ -290,3 +290,19 @@ def test_top_k_equals_a_full_sort_with_ties(n, k, levels, seed):
     step_sim = rng.integers(0, levels, n) / levels
     full = pool[np.lexsort((-pool, -step_sim, -block_cos))[:k]]
     assert top_k(pool, block_cos, step_sim, k).tolist() == full.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=st.lists(bags, min_size=1, max_size=10), query=bags, before=st.integers(0, 11),
+       thr=st.sampled_from([0.0, 0.3, 0.8, 1.0]), extra_owner=st.booleans())
+def test_eligible_similarities_of_a_one_owner_index_equal_the_general_rule(steps, query, before, thr, extra_owner):
+    index = SparseStepIndex()
+    for i, bag in enumerate(steps):
+        index.add_step(0, i, bag)
+    if extra_owner:  # another owner's step: the general path
+        index.add_step(1, 0, query)
+    got = index.eligible_similarities(query, owner=0, before_step=before, others=False, threshold=thr)
+    sims = SparseStepIndex.similarities(index, query)
+    owners = np.array([0] * len(steps) + [1] * extra_owner)
+    ok = (owners == 0) & (np.arange(len(owners)) < before) & (sims >= thr - 1e-9)
+    assert got.tolist() == np.where(ok, sims, -1.0).tolist()
