@@ -89,6 +89,14 @@ def _counts(tokens) -> dict[int, int]:
     return seen
 
 
+def most_similar(pool: np.ndarray, step_sim: np.ndarray, cap: int) -> np.ndarray:
+    """The ``cap`` blocks of ``pool`` (ascending positions) with the most similar steps, the newest
+    on ties (as a set: the order is left to ``top_k``). Needs ``pool.size > cap``."""
+    kth = -np.partition(-step_sim, cap - 1)[cap - 1]  # the cap-th highest similarity
+    above = pool[step_sim > kth]  # fewer than cap
+    return np.concatenate([above, pool[step_sim == kth][above.size - cap:]])  # + the newest tied ones
+
+
 def top_k(pool: np.ndarray, block_cos: np.ndarray, step_sim: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` best of ``pool`` by block cosine, then step similarity, then recency (higher
     position), best first: ``pool[lexsort((-pool, -step_sim, -block_cos))[:k]]``, sorting only
@@ -254,9 +262,8 @@ class Stage1:
         if pool.size == 0:
             return []
         cap = POOL_PER_CANDIDATE * cfg.max_candidates
-        if pool.size > cap:  # most similar steps first, newest first on ties (a stable sort of the reversed pool)
-            rev = pool[::-1]
-            pool = rev[np.argsort(-block_sim[rev], kind="stable")[:cap]]
+        if pool.size > cap:
+            pool = most_similar(pool, block_sim[pool], cap)
         q_pos = rq.positions[block_index - rq.first_block]
         q_dot = sc.self_dot.data[q_pos]
         block_cos = self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos]) / np.sqrt(sc.self_dot.data[pool] * q_dot)

@@ -128,6 +128,10 @@ def all_token_ids(request: Any) -> Any:
     return request.all_token_ids
 
 
+def num_preemptions(request: Any) -> int:
+    return request.num_preemptions
+
+
 def block_id(block: Any) -> int:
     return block.block_id
 

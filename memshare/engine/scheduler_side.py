@@ -175,7 +175,8 @@ class SchedulerSide:
         if not cands:
             self._drop(proposal)
             return
-        proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
+        if len(cands) < len(proposal.candidates):
+            proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
         positions = [self._position(r) for r in cands]
         if not proposal.needs_distance:
             self._share(proposal.query, cands[0], blocks[0], positions[0])
@@ -209,7 +210,7 @@ class SchedulerSide:
         request = self.requests.get(ref.req_id)
         if request is None or self._generation.get(ref.req_id) != pending.generation:
             return False
-        if adapter.request_view(request).num_preemptions != pending.generation:
+        if adapter.num_preemptions(request) != pending.generation:
             return False
         blocks = adapter.request_blocks(self._manager, ref.req_id)
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block

@@ -306,3 +306,17 @@ def test_eligible_similarities_of_a_one_owner_index_equal_the_general_rule(steps
     owners = np.array([0] * len(steps) + [1] * extra_owner)
     ok = (owners == 0) & (np.arange(len(owners)) < before) & (sims >= thr - 1e-9)
     assert got.tolist() == np.where(ok, sims, -1.0).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 400), cap=st.integers(1, 300), levels=st.integers(1, 5), seed=st.integers(0, 10_000))
+def test_most_similar_equals_the_sorted_cut(n, cap, levels, seed):
+    from memshare.core.stage1 import most_similar
+
+    cap = min(cap, n - 1)  # the function's precondition: more blocks than the cap
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(10_000, n, replace=False))
+    sims = rng.integers(0, levels, n) / levels
+    rev = pool[::-1]
+    expect = rev[np.argsort(-sims[::-1], kind="stable")[:cap]]  # most similar first, newest first on ties
+    assert sorted(most_similar(pool, sims, cap).tolist()) == sorted(expect.tolist())
