@@ -68,7 +68,8 @@ class _Request:
     positions: list[int] = field(default_factory=list)  # scope position of block first_block + i
     open: list[tuple[int, int]] = field(default_factory=list)  # (position, step): step not complete
     step_slot: dict[int, int] = field(default_factory=dict)  # slots of recent complete steps
-    pending: dict[int, tuple[int, dict[int, int]]] = field(default_factory=dict)  # block -> (step, query)
+    # block -> (its step, the step's bag so far = the query, the block's own token counts)
+    pending: dict[int, tuple[int, dict[int, int], dict[int, int]]] = field(default_factory=dict)
 
 
 def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -126,12 +127,14 @@ class _CountTable:
         elif (top := max(tokens)) >= len(self.table):
             self.table = np.zeros(max(top + 1, 2 * len(self.table)), dtype=np.int64)
 
-    def dots(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """Same as ``bag_dot(rows, query)``: ``(n, T)``, ``(T,)`` -> ``(n,)``."""
+    def dots(self, rows: np.ndarray, query: np.ndarray, counts: dict[int, int] | None = None) -> np.ndarray:
+        """Same as ``bag_dot(rows, query)``: ``(n, T)``, ``(T,)`` -> ``(n,)``; ``counts``: the query
+        row's token counts when the caller has them already."""
         t = self.table
         if t is None:
             return bag_dot(rows, query)
-        counts = _counts(query.tolist())
+        if counts is None:
+            counts = _counts(query.tolist())
         keys = list(counts)
         t[keys] = list(counts.values())
         out = t[rows].sum(axis=1)
@@ -218,7 +221,8 @@ class Stage1:
         sc.block.append(block.block_index)
         sc.slot.append(slot)
         sc.tokens.append(row)
-        sc.self_dot.append(float(sum(c * c for c in _counts(block.token_ids).values())))
+        own = _counts(block.token_ids)
+        sc.self_dot.append(float(sum(c * c for c in own.values())))
         self._table.see(block.token_ids)
         rq.positions.append(pos)
         if slot < 0:
@@ -226,7 +230,7 @@ class Stage1:
         # NOTE: later blocks belong to this step or later ones (block -> step is monotone).
         for s in [s for s in rq.step_slot if s < block.step]:
             del rq.step_slot[s]
-        rq.pending[block.block_index] = (block.step, block.step_counts)
+        rq.pending[block.block_index] = (block.step, block.step_counts, own)
 
     def candidates(self, req_id: str, block_index: int,
                    in_flight: Mapping[str, set[int]] | None = None) -> list[BlockRef]:
@@ -236,7 +240,7 @@ class Stage1:
         """
         cfg, rq = self.config, self._reqs[req_id]
         sc = rq.scope
-        step, query = rq.pending.pop(block_index)
+        step, query, own = rq.pending.pop(block_index)
         slot_sims = sc.index.eligible_similarities(query, owner=rq.owner, before_step=step,
                                                    others=cfg.cross_request, threshold=cfg.step_threshold)
         same_step = self._same_step_positions(rq, step) if cfg.same_step else []
@@ -266,7 +270,8 @@ class Stage1:
             pool = most_similar(pool, block_sim[pool], cap)
         q_pos = rq.positions[block_index - rq.first_block]
         q_dot = sc.self_dot.data[q_pos]
-        block_cos = self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos]) / np.sqrt(sc.self_dot.data[pool] * q_dot)
+        block_cos = (self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos], own)
+                     / np.sqrt(sc.self_dot.data[pool] * q_dot))
         best = top_k(pool, block_cos, block_sim[pool], cfg.max_candidates)
         return [BlockRef(self._owner_req[o], b) for o, b in zip(owners[best].tolist(), blocks[best].tolist())]
 

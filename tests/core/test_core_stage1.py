@@ -246,6 +246,8 @@ def test_count_table_dots_equal_bag_dot_and_fall_back_on_negative_ids():
         for r in (*rows, query):
             table.see(r.tolist())
         assert table.dots(rows, query).tolist() == bag_dot(rows, query).tolist()
+        counts = {int(t): int((query == t).sum()) for t in set(query.tolist())}
+        assert table.dots(rows, query, counts).tolist() == bag_dot(rows, query).tolist()
         assert not table.table.any()  # cleared after each query
     table.see([5, -1])
     assert table.table is None
