@@ -20,6 +20,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,6 +66,17 @@ class StepHits:
         return len(self.steps)
 
 
+class Memo(NamedTuple):
+    """What a query is, so that an index can reuse the owner's previous one: step ``step``'s bag
+    after block ``block`` of ``owner``, which is the bag after block ``block - 1`` plus ``added``
+    (None: not known, start over). The caller guarantees it (``BlockDone.added``)."""
+
+    owner: int
+    step: int
+    block: int
+    added: Mapping[int, int] | None
+
+
 class StepIndex(ABC):
     """Complete steps of one or more owners (requests, by integer id)."""
 
@@ -102,31 +114,35 @@ class StepIndex(ABC):
         self._step.append(step)
         return slot
 
-    def similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None = None) -> np.ndarray:
+    def similarities(self, counts: Mapping[int, int], memo: Memo | None = None) -> np.ndarray:
         """Cosine of a bag of tokens with every slot: (num_slots,) in [0, 1], 0 for removed ones.
 
-        ``memo=(owner, step)``: the query is that step's bag, which only grows between calls;
-        an index may then reuse the owner's previous query (see ``SparseStepIndex``).
+        ``memo``: the query is a step's bag after one of its blocks (see ``Memo``); an index may
+        then update the owner's previous answer instead of starting over (``SparseStepIndex``).
         """
         if self._owner.n == 0 or not counts:
             return np.zeros(self._owner.n)
         sims = self._similarities(counts, memo)
         if self._num_dead:
             sims[self._owner.view < 0] = 0.0
-        return np.clip(sims, 0.0, 1.0, out=sims)
+        return np.minimum(sims, 1.0, out=sims)  # rounding; ``_similarities`` is never negative
 
     def eligible_similarities(self, counts: Mapping[int, int], *, owner: int, before_step: int, others: bool,
-                              threshold: float) -> np.ndarray:
+                              threshold: float, grown: tuple[int, Mapping[int, int] | None] | None = None,
+                              ) -> np.ndarray:
         """(num_slots,) similarities of the eligible slots, -1 elsewhere.
 
         Eligible: similarity >= threshold, and either the owner's steps before
         ``before_step`` or, with ``others``, any live step of another owner.
+        ``grown=(block, added)``: ``counts`` is step ``before_step``'s bag after block ``block``
+        of ``owner`` (``Memo``).
         """
-        sims = self.similarities(counts, (owner, before_step))
+        memo = Memo(owner, before_step, *grown) if grown is not None else None
+        sims = self.similarities(counts, memo)
         owners, steps = self._owner.view, self._step.view
         if owner == self._sole and not self._num_dead:
             # One owner's steps in order: the eligible ones are a prefix of the slots.
-            end = int(np.searchsorted(steps, before_step))
+            end = int(steps.searchsorted(before_step))
             sims[end:] = -1.0
             head = sims[:end]
             head[head < threshold - _SIM_TOLERANCE] = -1.0
@@ -168,7 +184,7 @@ class StepIndex(ABC):
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None: ...
 
     @abstractmethod
-    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray: ...
+    def _similarities(self, counts: Mapping[int, int], memo: Memo | None) -> np.ndarray: ...
 
     @abstractmethod
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None: ...
@@ -183,8 +199,8 @@ class SparseStepIndex(StepIndex):
     collections paused the scheduler for up to 0.7 s at 256 running requests.
 
     Consecutive queries of one step (one per block the step spans) differ by the block's new
-    tokens: with ``memo`` the owner's last dot products are kept and only the postings of the
-    tokens whose count changed are read. Counts are integers, so the dot products are exact
+    tokens: with a ``Memo`` the owner's last dot products are kept and only the postings of
+    the tokens the block added are read. Counts are integers, so the dot products are exact
     either way (float64 sums of integers), and the result does not depend on query history.
     """
 
@@ -195,8 +211,8 @@ class SparseStepIndex(StepIndex):
         self._norm = Grow(np.float64)
         self._zero_norms = 0  # empty bags added (their cosine is 0)
         self._version = 0  # changes whenever slots or postings do
-        # owner -> (step, version, bag, dot products, squared norm of the bag)
-        self._memo: dict[int, tuple[int, int, dict[int, int], np.ndarray, int]] = {}
+        # owner -> (step, block, version, dot products, squared norm of the bag) of its last query
+        self._memo: dict[int, tuple[int, int, int, np.ndarray, int]] = {}
 
     def remove_owner(self, owner: int) -> None:
         super().remove_owner(owner)
@@ -219,31 +235,22 @@ class SparseStepIndex(StepIndex):
         self._zero_norms += norm == 0
         self._norm.append(norm)
 
-    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray:
+    def _similarities(self, counts: Mapping[int, int], memo: Memo | None) -> np.ndarray:
         n = self._owner.n
         dot = None
-        if memo is not None:
-            last = self._memo.get(memo[0])
-            if last is not None and last[0] == memo[1] and last[1] == self._version:
-                _, _, old, old_dot, sq = last
-                delta, kept = {}, 0
-                for tok, c in counts.items():
-                    was = old.get(tok)
-                    if was is None:
-                        delta[tok] = c
-                        sq += c * c
-                    else:
-                        kept += 1
-                        if c != was:
-                            delta[tok] = c - was
-                            sq += c * c - was * was
-                if kept == len(old):  # else a token left the bag: start over
-                    dot = old_dot + self._dots(delta, n) if delta else old_dot
+        if memo is not None and memo.added is not None:
+            last = self._memo.get(memo.owner)
+            if last is not None and last[:3] == (memo.step, memo.block - 1, self._version):
+                dot, sq = last[3], last[4]
+                for tok, a in memo.added.items():  # counts[tok] - a was the old count
+                    c = counts[tok]
+                    sq += a * (2 * c - a)
+                dot = dot + self._dots(memo.added, n)
         if dot is None:
             dot = self._dots(counts, n)
             sq = sum(c * c for c in counts.values())
         if memo is not None:
-            self._memo[memo[0]] = (memo[1], self._version, dict(counts), dot, sq)
+            self._memo[memo.owner] = (memo.step, memo.block, self._version, dot, sq)
         denom = math.sqrt(sq) * self._norm.view
         if self._zero_norms or sq == 0:
             return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
@@ -263,7 +270,7 @@ class SparseStepIndex(StepIndex):
         if not rows:
             return np.zeros(n)
         both = np.concatenate(rows, axis=1)  # (2, postings): slots; counts
-        weights = both[1] * np.repeat(np.asarray(mult, dtype=np.float64), sizes)
+        weights = both[1] * np.array(mult, dtype=np.float64).repeat(sizes)
         return np.bincount(both[0].astype(np.intp), weights=weights, minlength=n)  # (n,)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
@@ -308,8 +315,8 @@ class DenseStepIndex(StepIndex):
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None:
         self._vecs.append(self.encode(counts))
 
-    def _similarities(self, counts: Mapping[int, int], memo: tuple[int, int] | None) -> np.ndarray:
-        return (self._vecs.view @ self.encode(counts)).astype(np.float64)  # (n,)
+    def _similarities(self, counts: Mapping[int, int], memo: Memo | None) -> np.ndarray:
+        return np.maximum(self._vecs.view @ self.encode(counts), 0.0, dtype=np.float64)  # (n,)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
         self._vecs.keep(alive)

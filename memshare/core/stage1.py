@@ -31,10 +31,11 @@ import numpy as np
 from memshare.core.config import MemShareConfig
 from memshare.core.encoders import Grow, StepIndex
 from memshare.core.policy import BlockRef
-from memshare.core.steps import BlockDone
+from memshare.core.steps import BlockDone, token_counts
 
 POOL_PER_CANDIDATE = 32
 _MIN_DEAD_TO_COMPACT = 64
+_MINUS_ONE = np.array([-1.0])
 
 
 @dataclass(slots=True)
@@ -68,8 +69,10 @@ class _Request:
     positions: list[int] = field(default_factory=list)  # scope position of block first_block + i
     open: list[tuple[int, int]] = field(default_factory=list)  # (position, step): step not complete
     step_slot: dict[int, int] = field(default_factory=dict)  # slots of recent complete steps
-    # block -> (its step, the step's bag so far = the query, the block's own token counts)
-    pending: dict[int, tuple[int, dict[int, int], dict[int, int]]] = field(default_factory=dict)
+    # block -> (its step, the step's bag so far = the query, the block's own token counts, what
+    # the query gained since the previous block's: ``BlockDone.added``)
+    pending: dict[int, tuple[int, dict[int, int], dict[int, int], dict[int, int] | None]] = field(
+        default_factory=dict)
 
 
 def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,18 +85,12 @@ def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(uniq[idx] == a, counts[idx], 0).sum(axis=1)  # (n,)
 
 
-def _counts(tokens) -> dict[int, int]:
-    """Token id -> count of a short row (plain Python: faster than numpy at block sizes)."""
-    seen: dict[int, int] = {}
-    for t in tokens:
-        seen[t] = seen.get(t, 0) + 1
-    return seen
-
-
 def most_similar(pool: np.ndarray, step_sim: np.ndarray, cap: int) -> np.ndarray:
     """The ``cap`` blocks of ``pool`` (ascending positions) with the most similar steps, the newest
     on ties (as a set: the order is left to ``top_k``). Needs ``pool.size > cap``."""
-    kth = -np.partition(-step_sim, cap - 1)[cap - 1]  # the cap-th highest similarity
+    neg = -step_sim
+    neg.partition(cap - 1)
+    kth = -neg[cap - 1]  # the cap-th highest similarity
     above = pool[step_sim > kth]  # fewer than cap
     return np.concatenate([above, pool[step_sim == kth][above.size - cap:]])  # + the newest tied ones
 
@@ -103,7 +100,9 @@ def top_k(pool: np.ndarray, block_cos: np.ndarray, step_sim: np.ndarray, k: int)
     position), best first: ``pool[lexsort((-pool, -step_sim, -block_cos))[:k]]``, sorting only
     the blocks tied with or above the k-th best cosine."""
     if pool.size > 2 * k:
-        keep = np.flatnonzero(block_cos >= -np.partition(-block_cos, k - 1)[k - 1])
+        neg = -block_cos
+        neg.partition(k - 1)
+        keep = (block_cos >= -neg[k - 1]).nonzero()[0]
         pool, block_cos, step_sim = pool[keep], block_cos[keep], step_sim[keep]
     return pool[np.lexsort((-pool, -step_sim, -block_cos))[:k]]
 
@@ -134,7 +133,7 @@ class _CountTable:
         if t is None:
             return bag_dot(rows, query)
         if counts is None:
-            counts = _counts(query.tolist())
+            counts = token_counts(query.tolist())
         keys = list(counts)
         t[keys] = list(counts.values())
         out = t[rows].sum(axis=1)
@@ -221,7 +220,7 @@ class Stage1:
         sc.block.append(block.block_index)
         sc.slot.append(slot)
         sc.tokens.append(row)
-        own = _counts(block.token_ids)
+        own = block.token_counts
         sc.self_dot.append(float(sum(c * c for c in own.values())))
         self._table.see(block.token_ids)
         rq.positions.append(pos)
@@ -230,7 +229,7 @@ class Stage1:
         # NOTE: later blocks belong to this step or later ones (block -> step is monotone).
         for s in [s for s in rq.step_slot if s < block.step]:
             del rq.step_slot[s]
-        rq.pending[block.block_index] = (block.step, block.step_counts, own)
+        rq.pending[block.block_index] = (block.step, block.step_counts, own, block.added)
 
     def candidates(self, req_id: str, block_index: int,
                    in_flight: Mapping[str, set[int]] | None = None) -> list[BlockRef]:
@@ -240,14 +239,15 @@ class Stage1:
         """
         cfg, rq = self.config, self._reqs[req_id]
         sc = rq.scope
-        step, query, own = rq.pending.pop(block_index)
+        step, query, own, added = rq.pending.pop(block_index)
         slot_sims = sc.index.eligible_similarities(query, owner=rq.owner, before_step=step,
-                                                   others=cfg.cross_request, threshold=cfg.step_threshold)
+                                                   others=cfg.cross_request, threshold=cfg.step_threshold,
+                                                   grown=(block_index, added))
         same_step = self._same_step_positions(rq, step) if cfg.same_step else []
-        if not same_step and not (slot_sims >= 0).any():
+        if not same_step and (slot_sims.size == 0 or slot_sims.max() < 0):
             return []
         slots, owners, blocks = sc.slot.view, sc.owner.view, sc.block.view
-        block_sim = np.append(slot_sims, -1.0)[slots]  # (n,); slot -1 (step not complete) reads the -1 appended
+        block_sim = np.concatenate((slot_sims, _MINUS_ONE))[slots]  # (n,); slot -1 (step not complete) reads the -1
         if same_step:
             block_sim[same_step] = 1.0  # the query's own step: similar by definition
         limit = block_index - cfg.min_gap_blocks + 1  # own blocks: at least min_gap_blocks back
@@ -262,7 +262,7 @@ class Stage1:
                 for b in busy:
                     if 0 <= b - other.first_block < len(other.positions):
                         ok[other.positions[b - other.first_block]] = False
-        pool = np.flatnonzero(ok)
+        pool = ok.nonzero()[0]
         if pool.size == 0:
             return []
         cap = POOL_PER_CANDIDATE * cfg.max_candidates

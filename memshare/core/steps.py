@@ -127,12 +127,17 @@ class BlockDone:
 
     ``step`` is the block's step (majority rule) and ``step_counts`` that step's bag of
     words over its tokens up to and including the block's last token (the Stage-1 query).
+    ``token_counts`` is the block's own bag of words. ``added``: when the previous block
+    belongs to the same step, what the step's bag gained since that block's ``step_counts``
+    (the step's tokens in this block), so a search can update the previous query; else None.
     """
 
     block_index: int
     step: int
     token_ids: tuple[int, ...]
     step_counts: dict[int, int]
+    token_counts: dict[int, int]
+    added: dict[int, int] | None = None
 
 
 class CueMatcher:
@@ -176,6 +181,14 @@ class CueMatcher:
         return None if undecided else False
 
 
+def token_counts(tokens: Sequence[int]) -> dict[int, int]:
+    """Token id -> count of a short run (plain Python: faster than numpy at block sizes)."""
+    seen: dict[int, int] = {}
+    for t in tokens:
+        seen[t] = seen.get(t, 0) + 1
+    return seen
+
+
 def _text(texts: Sequence[str], token_id: int) -> str:
     return texts[token_id] if 0 <= token_id < len(texts) else ""
 
@@ -204,6 +217,7 @@ class StepTracker:
         self._pending_nl = 0
         self._prev_ends_sentence = False
         self._cur_visible = False
+        self._last_done = (-1, -1)  # (block index, step) of the last BlockDone
 
     @property
     def num_steps(self) -> int:
@@ -289,4 +303,11 @@ class StepTracker:
         for s in [s for s in self._counts if s < self.num_steps - 1]:
             del self._counts[s]
         start = block_index * bs
-        return BlockDone(block_index, step, tuple(token_ids[start:start + bs]), snapshot)
+        tokens = tuple(token_ids[start:start + bs])
+        own = token_counts(tokens)
+        added = None
+        if self._last_done == (block_index - 1, step):  # then the step began before this block
+            end = self.step_starts[step + 1] if step + 1 < self.num_steps else lo + bs
+            added = own if end >= lo + bs else token_counts(tokens[:end - lo])
+        self._last_done = (block_index, step)
+        return BlockDone(block_index, step, tokens, snapshot, own, added)

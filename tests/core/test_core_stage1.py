@@ -259,26 +259,49 @@ def test_count_table_dots_equal_bag_dot_and_fall_back_on_negative_ids():
 @given(steps=st.lists(bags, min_size=1, max_size=8), growth=st.lists(bags, min_size=1, max_size=6),
        seed=st.integers(0, 1000))
 def test_sparse_memo_gives_the_same_similarities_as_a_fresh_query(steps, growth, seed):
-    """A step's bag grows block by block, steps of other owners arrive and go, a token may leave:
-    the memoized answer equals the one computed from scratch, to the bit."""
+    """A step's bag grows block by block, steps of other owners arrive and go, a new step starts
+    or a block goes unannounced (added None): the memoized answer equals the one computed from
+    scratch, to the bit."""
     rng = random.Random(seed)
     index = SparseStepIndex()
     for i, bag in enumerate(steps):
         index.add_step(i % 2, i, bag)
     query: dict[int, int] = {}
-    for i, more in enumerate(growth):
+    step = 99
+    for block, more in enumerate(growth):
+        added = dict(more)
+        if rng.random() < 0.15:
+            query, step, added = {}, step + 1, None  # a new step: its first block starts over
         for tok, c in more.items():
             query[tok] = query.get(tok, 0) + c
-        if rng.random() < 0.2 and len(query) > 1:
-            del query[next(iter(query))]  # not what Stage 1 does; must still be right
+        if rng.random() < 0.1:
+            added = None
         if rng.random() < 0.3:
-            index.add_step(1, 100 + i, more)
+            index.add_step(1, 100 + block, more)
         if rng.random() < 0.1:
             index.remove_owner(1)
-        memo = index.eligible_similarities(query, owner=0, before_step=99, others=True, threshold=0.0)
+        memo = index.eligible_similarities(query, owner=0, before_step=step, others=True, threshold=0.0,
+                                           grown=(block, added))
         fresh = SparseStepIndex.similarities(index, query)  # no memo
         expect = np.where(memo >= 0, fresh, -1.0)
         assert memo.tolist() == expect.tolist()
+
+
+def test_sparse_memo_is_used_only_for_the_next_block_of_the_same_step():
+    index = SparseStepIndex()
+    index.add_step(0, 0, {1: 2, 2: 1})
+    index.add_step(0, 1, {3: 1})
+    calls = []
+    dots = index._dots
+    index._dots = lambda counts, n: calls.append(dict(counts)) or dots(counts, n)
+    q = {1: 1}
+    index.eligible_similarities(q, owner=0, before_step=5, others=False, threshold=0.0, grown=(7, None))
+    q2 = {1: 1, 3: 2}
+    got = index.eligible_similarities(q2, owner=0, before_step=5, others=False, threshold=0.0, grown=(8, {3: 2}))
+    assert calls == [{1: 1}, {3: 2}]  # block 8 continues block 7: only its new tokens are read
+    assert got.tolist() == SparseStepIndex.similarities(index, q2).tolist()
+    index.eligible_similarities(q2, owner=0, before_step=5, others=False, threshold=0.0, grown=(10, {3: 2}))
+    assert calls[-1] == q2  # block 9 is missing: starts over
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 from core_helpers import TEXTS, TOK, VOCAB, ids
@@ -226,5 +227,22 @@ def test_blocks_follow_majority_rule(prompt_len, out, bs):
             if tracker.step_of(o) == e.step:
                 expected_counts[out[o]] = expected_counts.get(out[o], 0) + 1
         assert e.step_counts == expected_counts
+        assert e.token_counts == dict(Counter(out[lo:lo + bs]))
     ends = [e.step for e in events if isinstance(e, StepEnd)]
     assert ends == list(range(max(0, tracker.num_steps - 1)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(prompt_len=st.integers(0, 9), out=token_lists, bs=st.sampled_from([2, 4, 8]), cut=st.integers(0, 60))
+def test_added_is_what_the_step_bag_gained_since_the_previous_block(prompt_len, out, bs, cut):
+    tracker = StepTracker(VOCAB, prompt_len, bs)
+    tokens = [TOK[" x"]] * prompt_len + out
+    events = tracker.feed(tokens[:prompt_len + cut]) + tracker.feed(tokens)  # also across feeds
+    done = [e for e in events if isinstance(e, BlockDone)]
+    for prev, e in zip([None, *done], done):
+        if prev is None or prev.step != e.step:
+            assert e.added is None
+        else:
+            gained = Counter(e.step_counts)
+            gained.subtract(prev.step_counts)
+            assert e.added == {t: c for t, c in gained.items() if c}
