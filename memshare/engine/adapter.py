@@ -136,6 +136,10 @@ def block_id(block: Any) -> int:
     return block.block_id
 
 
+def block_ids(blocks: list[Any]) -> list[int]:
+    return [b.block_id for b in blocks]
+
+
 def ref_count(block: Any) -> int:
     return block.ref_cnt
 

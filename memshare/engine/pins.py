@@ -28,24 +28,24 @@ class BlockPins:
 
     def pin(self, blocks: list[Any]) -> None:
         adapter.add_refs(self._pool, blocks)
-        for b in blocks:
-            bid = adapter.block_id(b)
-            self._count[bid] = self._count.get(bid, 0) + 1
+        count = self._count
+        for bid in adapter.block_ids(blocks):
+            count[bid] = count.get(bid, 0) + 1
 
     def unpin(self, blocks: list[Any]) -> None:
-        for b in blocks:
-            bid = adapter.block_id(b)
-            left = self._count[bid] - 1
+        count, ids = self._count, adapter.block_ids(blocks)
+        for bid in ids:
+            left = count[bid] - 1
             if left:
-                self._count[bid] = left
+                count[bid] = left
             else:
-                del self._count[bid]
+                del count[bid]
         adapter.drop_refs(self._pool, blocks)
-        for b in blocks:
-            bid = adapter.block_id(b)
-            if bid in self._released and adapter.ref_count(b) == 0:
-                self._released.discard(bid)
-                self.stats.freed_blocks += 1
+        if self._released:
+            for b, bid in zip(blocks, ids):
+                if bid in self._released and adapter.ref_count(b) == 0:
+                    self._released.discard(bid)
+                    self.stats.freed_blocks += 1
 
     def sole_owner(self, block: Any) -> bool:
         """Only its request holds ``block``; every other reference is one of our pins.

@@ -67,7 +67,8 @@ class SchedulerSide:
         self._pending: dict[int, _Pending] = {}
         self._pins: BlockPins | None = None
         # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
-        # reads another block, whose keys were rotated for that block's position.
+        # reads another block, whose keys were rotated for that block's position (the block
+        # index itself where absent).
         self._written_at: dict[str, dict[int, int]] = {}
         self._remaps: list[tuple[Remap, Any]] = []  # (remap, the block it released)
         self._job_ids = itertools.count()
@@ -132,13 +133,13 @@ class SchedulerSide:
         if worker_meta is None:
             return
         t0 = time.perf_counter()
-        self.stats.add_stage2(0, 0, worker_meta.stage2_s)
         import torch
 
         from memshare.core.stage2 import Stage2Partials, finish
 
         jobs = [(job_id, rows) for job_id, rows in worker_meta.partials.items() if job_id in self._pending]
         flat = [row for _, rows in jobs for row in rows]  # one tensor and one ``finish`` per step
+        self.stats.add_stage2(len(jobs), len(flat), worker_meta.stage2_s)
         all_distances = (finish(Stage2Partials(self.config.metric, torch.tensor(flat, dtype=torch.float32))).tolist()
                          if flat else [])
         offset = 0
@@ -146,7 +147,6 @@ class SchedulerSide:
             pending = self._pending.pop(job_id)
             distances = all_distances[offset:offset + len(rows)]
             offset += len(rows)
-            self.stats.add_stage2(1, len(rows), 0.0)
             choice = self.policy.decide(pending.proposal, distances)
             if choice is not None:
                 i = pending.proposal.candidates.index(choice)
@@ -162,48 +162,47 @@ class SchedulerSide:
 
     # ------------------------------------------------------------------ helpers
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
-        query = self._resolve(proposal.query)
+        query, *found = self._resolve_all([proposal.query, *proposal.candidates])
         if query is None or not self._pins.sole_owner(query):
             self._drop(proposal)
             return
-        cands, blocks = [], []
-        for ref in proposal.candidates:
-            block = self._resolve(ref)
-            if block is not None and block is not query:
-                cands.append(ref)
-                blocks.append(block)
-        if not cands:
+        keep = [i for i, block in enumerate(found) if block is not None and block is not query]
+        if not keep:
             self._drop(proposal)
             return
-        if len(cands) < len(proposal.candidates):
-            proposal = Proposal(proposal.query, tuple(cands), proposal.needs_distance)
-        positions = [self._position(r) for r in cands]
+        if len(keep) < len(found):
+            proposal = Proposal(proposal.query, tuple(proposal.candidates[i] for i in keep), proposal.needs_distance)
+            found = [found[i] for i in keep]
+        cands = proposal.candidates
+        # The block index each candidate's KV was written at (another one once it is shared).
+        written = self._written_at
+        positions = [written[r.req_id].get(r.block_index, r.block_index) if r.req_id in written else r.block_index
+                     for r in cands]
         if not proposal.needs_distance:
-            self._share(proposal.query, cands[0], blocks[0], positions[0])
+            self._share(proposal.query, cands[0], found[0], positions[0])
             return
-        self._pins.pin([query, *blocks])
+        self._pins.pin([query, *found])
         job_id = next(self._job_ids)
-        self._pending[job_id] = _Pending(proposal, query, blocks, positions, self._generation[proposal.query.req_id])
+        self._pending[job_id] = _Pending(proposal, query, found, positions, self._generation[proposal.query.req_id])
         meta.jobs.append(Stage2Job(job_id, adapter.block_id(query), proposal.query.block_index,
-                                   [adapter.block_id(b) for b in blocks], positions))
-
-    def _position(self, ref: BlockRef) -> int:
-        """The block index the KV under ``ref`` was written at (differs once it is shared)."""
-        return self._written_at.get(ref.req_id, {}).get(ref.block_index, ref.block_index)
+                                   adapter.block_ids(found), positions))
 
     def _drop(self, proposal: Proposal) -> None:
         """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
         self.policy.decide(proposal, [float("inf")] * len(proposal.candidates))
 
-    def _resolve(self, ref: BlockRef) -> Any:
-        request = self.requests.get(ref.req_id)
-        if request is None or ref.req_id not in self._generation:
-            return None
-        blocks = adapter.request_blocks(self._manager, ref.req_id)
-        if ref.block_index >= len(blocks):
-            return None
-        block = blocks[ref.block_index]
-        return None if adapter.is_null(block) else block
+    def _resolve_all(self, refs: list[BlockRef]) -> list[Any]:
+        """The block behind each reference, None where there is none (unknown request, past
+        the table's end, a null block); each request's table is looked up once."""
+        out, tables = [], {}
+        for ref in refs:
+            table = tables.get(ref.req_id)
+            if table is None:
+                known = ref.req_id in self.requests and ref.req_id in self._generation
+                table = tables[ref.req_id] = adapter.request_blocks(self._manager, ref.req_id) if known else []
+            block = table[ref.block_index] if ref.block_index < len(table) else None
+            out.append(None if block is None or adapter.is_null(block) else block)
+        return out
 
     def _still_valid(self, pending: _Pending) -> bool:
         ref = pending.proposal.query
