@@ -28,13 +28,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from memshare.core.config import MemShareConfig
 from memshare.core.stats import SharingStats
 
 
-@dataclass(frozen=True, slots=True)
-class BlockRef:
+class BlockRef(NamedTuple):
+    """A block by request and index in that request's block table (a tuple: cheap to make, and
+    Stage 1 makes one per candidate)."""
+
     req_id: str
     block_index: int
 

@@ -273,6 +273,8 @@ class Stage1:
         block_cos = (self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos], own)
                      / np.sqrt(sc.self_dot.data[pool] * q_dot))
         best = top_k(pool, block_cos, block_sim[pool], cfg.max_candidates)
+        if sc is not self._shared:
+            return [BlockRef(req_id, b) for b in blocks[best].tolist()]
         return [BlockRef(self._owner_req[o], b) for o, b in zip(owners[best].tolist(), blocks[best].tolist())]
 
     @staticmethod

@@ -31,6 +31,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from memshare.core.config import DEFAULT_CUE_WORDS
 
@@ -121,8 +122,7 @@ class StepEnd:
     counts: dict[int, int]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class BlockDone:
+class BlockDone(NamedTuple):
     """All tokens of output-only block ``block_index`` are committed to steps.
 
     ``step`` is the block's step (majority rule) and ``step_counts`` that step's bag of

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
 from memshare.engine import adapter
@@ -112,16 +114,16 @@ class SchedulerSide:
         if self.config.policy == "dense":
             return meta
         bs = self.config.block_size
-        seen_full = self._seen_full
+        seen_full, generation, computed = self._seen_full, self._generation, adapter.num_computed_tokens
         for req_id, request in self.requests.items():  # arrival order: decides ties between queries
             if req_id not in scheduled:
                 continue
-            if req_id not in self._generation:
+            if req_id not in generation:
                 view = adapter.request_view(request)
-                self._generation[req_id] = view.num_preemptions
+                generation[req_id] = view.num_preemptions
                 seen_full[req_id] = 0
                 self.policy.add_request(req_id, view.prompt_token_ids)
-            num_full = adapter.num_computed_tokens(request) // bs
+            num_full = computed(request) // bs
             if num_full <= seen_full[req_id]:
                 continue  # most steps: no block of this request filled
             seen_full[req_id] = num_full
@@ -140,8 +142,8 @@ class SchedulerSide:
         jobs = [(job_id, rows) for job_id, rows in worker_meta.partials.items() if job_id in self._pending]
         flat = [row for _, rows in jobs for row in rows]  # one tensor and one ``finish`` per step
         self.stats.add_stage2(len(jobs), len(flat), worker_meta.stage2_s)
-        all_distances = (finish(Stage2Partials(self.config.metric, torch.tensor(flat, dtype=torch.float32))).tolist()
-                         if flat else [])
+        all_distances = (finish(Stage2Partials(self.config.metric, torch.from_numpy(np.array(flat, dtype=np.float32))))
+                         .tolist() if flat else [])
         offset = 0
         for job_id, rows in jobs:
             pending = self._pending.pop(job_id)
