@@ -57,7 +57,7 @@ class _Scope:
 
     def __post_init__(self) -> None:
         self.owner, self.block, self.slot = Grow(np.int64), Grow(np.int64), Grow(np.int64)
-        self.tokens = Grow(np.int64, width=self.block_size)
+        self.tokens = Grow(np.int32, width=self.block_size)
         self.self_dot = Grow(np.float64)
 
 
@@ -136,7 +136,7 @@ class _CountTable:
             counts = token_counts(query.tolist())
         keys = list(counts)
         t[keys] = list(counts.values())
-        out = t[rows].sum(axis=1)
+        out = np.add.reduce(t[rows], axis=1)
         t[keys] = 0
         return out
 
@@ -214,7 +214,7 @@ class Stage1:
                              f"expected {rq.first_block + len(rq.positions)}")
         sc = rq.scope
         pos = sc.owner.n
-        row = np.asarray(block.token_ids, dtype=np.int64)  # (T,)
+        row = np.asarray(block.token_ids, dtype=np.int32)  # (T,); token ids fit any tokenizer
         slot = rq.step_slot.get(block.step, -1)
         sc.owner.append(rq.owner)
         sc.block.append(block.block_index)
@@ -244,7 +244,7 @@ class Stage1:
                                                    others=cfg.cross_request, threshold=cfg.step_threshold,
                                                    grown=(block_index, added))
         same_step = self._same_step_positions(rq, step) if cfg.same_step else []
-        if not same_step and (slot_sims.size == 0 or slot_sims.max() < 0):
+        if not same_step and (slot_sims.size == 0 or np.maximum.reduce(slot_sims) < 0):
             return []
         slots, owners, blocks = sc.slot.view, sc.owner.view, sc.block.view
         block_sim = np.concatenate((slot_sims, _MINUS_ONE))[slots]  # (n,); slot -1 (step not complete) reads the -1

@@ -288,26 +288,30 @@ class StepTracker:
         self._cur_visible = False
 
     def _block_done(self, block_index: int, token_ids: Sequence[int]) -> BlockDone:
-        bs = self.block_size
-        lo = block_index * bs - self.prompt_len  # output offsets [lo, lo + bs)
-        first, last = self.step_of(lo), self.step_of(lo + bs - 1)
-        step, best = last, 0
-        for s in range(last, first - 1, -1):  # later step first: wins ties
-            s_lo = max(lo, self.step_starts[s])
-            s_hi = min(lo + bs, self.step_starts[s + 1] if s + 1 < self.num_steps else lo + bs)
-            if s_hi - s_lo > best:
-                step, best = s, s_hi - s_lo
+        bs, starts = self.block_size, self.step_starts
+        num = len(starts)
+        lo = block_index * bs - self.prompt_len  # output offsets [lo, hi)
+        hi = lo + bs
+        s = bisect_right(starts, hi - 1) - 1  # the step of the block's last token
+        step, best = s, 0
+        while True:  # later step first: wins ties
+            n = min(hi, starts[s + 1] if s + 1 < num else hi) - max(lo, starts[s])
+            if n > best:
+                step, best = s, n
+            if starts[s] <= lo:
+                break  # the step of the block's first token
+            s -= 1
         counts = self._counts[step]
-        snapshot = dict(counts) if step == self.num_steps - 1 else counts
-        # No later block can belong to a step before the current one.
-        for s in [s for s in self._counts if s < self.num_steps - 1]:
-            del self._counts[s]
+        snapshot = dict(counts) if step == num - 1 else counts
+        if len(self._counts) > 1:  # no later block can belong to a step before the current one
+            for old in [k for k in self._counts if k < num - 1]:
+                del self._counts[old]
         start = block_index * bs
         tokens = tuple(token_ids[start:start + bs])
         own = token_counts(tokens)
         added = None
         if self._last_done == (block_index - 1, step):  # then the step began before this block
-            end = self.step_starts[step + 1] if step + 1 < self.num_steps else lo + bs
-            added = own if end >= lo + bs else token_counts(tokens[:end - lo])
+            end = starts[step + 1] if step + 1 < num else hi
+            added = own if end >= hi else token_counts(tokens[:end - lo])
         self._last_done = (block_index, step)
         return BlockDone(block_index, step, tokens, snapshot, own, added)
