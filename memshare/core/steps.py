@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from memshare.core.config import DEFAULT_CUE_WORDS
@@ -65,12 +65,17 @@ class StepVocab:
     flags: bytes
     lead_nl: bytes
     trail_nl: bytes
+    # 1 for a token that never changes the splitter's state when it follows a visible token
+    # with no pending newline or sentence end: visible, no newline, no sentence end, no closer.
+    plain: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
         for name in ("flags", "lead_nl", "trail_nl"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"StepVocab.{name} must have one byte per token ({n})")
+        plain = bytes(f == _VISIBLE and not a and not b for f, a, b in zip(self.flags, self.lead_nl, self.trail_nl))
+        object.__setattr__(self, "plain", plain)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -248,31 +253,36 @@ class StepTracker:
         # NOTE: the splitter state lives in locals in the loop (once per token) and is written
         # back whenever a method reads it and at the end.
         pending_nl, prev_end, visible = self._pending_nl, self._prev_ends_sentence, self._cur_visible
+        plain_of = v.plain
+        quiet = visible and not pending_nl and not prev_end  # then a plain token changes nothing
         cur = self._counts.get(len(self.step_starts) - 1)
         while i < end:
             tok = token_ids[i]
             known = 0 <= tok < n_vocab
-            flags = flags_of[tok] if known else _VISIBLE
-            if not flags & _VISIBLE:
-                pending_nl += lead_of[tok]
-            else:
-                if visible:
-                    nl_before = pending_nl + (lead_of[tok] if known else 0)
-                    new_step = split_blank and (nl_before >= 2 or bool(flags & _INNER))
-                    if not new_step and (nl_before >= 1 or prev_end):
-                        matched = self.cues.match(v.texts, token_ids, i)
-                        if matched is None:
-                            break  # a cue may start here: wait for the tokens that decide it
-                        new_step = matched
-                    if new_step:
-                        self.num_committed = i - p
-                        events.append(StepEnd(len(self.step_starts) - 1, cur))
-                        self._start_step()
-                        cur = self._counts[len(self.step_starts) - 1]
-                visible = True
-                pending_nl = trail_of[tok] if known else 0
-                if not flags & _CLOSER_ONLY:
-                    prev_end = bool(flags & _ENDS_SENTENCE)
+            if not quiet or (known and not plain_of[tok]):  # else (most tokens): only counted
+                flags = flags_of[tok] if known else _VISIBLE
+                if not flags & _VISIBLE:
+                    pending_nl += lead_of[tok]
+                    quiet = quiet and not pending_nl
+                else:
+                    if visible:
+                        nl_before = pending_nl + (lead_of[tok] if known else 0)
+                        new_step = split_blank and (nl_before >= 2 or bool(flags & _INNER))
+                        if not new_step and (nl_before >= 1 or prev_end):
+                            matched = self.cues.match(v.texts, token_ids, i)
+                            if matched is None:
+                                break  # a cue may start here: wait for the tokens that decide it
+                            new_step = matched
+                        if new_step:
+                            self.num_committed = i - p
+                            events.append(StepEnd(len(self.step_starts) - 1, cur))
+                            self._start_step()
+                            cur = self._counts[len(self.step_starts) - 1]
+                    visible = True
+                    pending_nl = trail_of[tok] if known else 0
+                    if not flags & _CLOSER_ONLY:
+                        prev_end = bool(flags & _ENDS_SENTENCE)
+                    quiet = not pending_nl and not prev_end
             cur[tok] = cur.get(tok, 0) + 1
             i += 1
             if i % bs == 0 and i - bs >= p:
