@@ -88,9 +88,7 @@ def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def most_similar(pool: np.ndarray, step_sim: np.ndarray, cap: int) -> np.ndarray:
     """The ``cap`` blocks of ``pool`` (ascending positions) with the most similar steps, the newest
     on ties (as a set: the order is left to ``top_k``). Needs ``pool.size > cap``."""
-    neg = -step_sim
-    neg.partition(cap - 1)
-    kth = -neg[cap - 1]  # the cap-th highest similarity
+    kth = np.partition(step_sim, step_sim.size - cap)[step_sim.size - cap]  # the cap-th highest similarity
     above = pool[step_sim > kth]  # fewer than cap
     return np.concatenate([above, pool[step_sim == kth][above.size - cap:]])  # + the newest tied ones
 
@@ -100,11 +98,11 @@ def top_k(pool: np.ndarray, block_cos: np.ndarray, step_sim: np.ndarray, k: int)
     position), best first: ``pool[lexsort((-pool, -step_sim, -block_cos))[:k]]``, sorting only
     the blocks tied with or above the k-th best cosine."""
     if pool.size > 2 * k:
-        neg = -block_cos
-        neg.partition(k - 1)
-        keep = (block_cos >= -neg[k - 1]).nonzero()[0]
+        kth = np.partition(block_cos, pool.size - k)[pool.size - k]  # the k-th best cosine
+        keep = (block_cos >= kth).nonzero()[0]
         pool, block_cos, step_sim = pool[keep], block_cos[keep], step_sim[keep]
-    return pool[np.lexsort((-pool, -step_sim, -block_cos))[:k]]
+    # Positions are distinct, so the order is strict: descending is ascending reversed.
+    return pool[np.lexsort((pool, step_sim, block_cos))[::-1][:k]]
 
 
 class _CountTable:
