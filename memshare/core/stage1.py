@@ -114,7 +114,7 @@ class _CountTable:
     """
 
     def __init__(self) -> None:
-        self.table: np.ndarray | None = np.zeros(1024, dtype=np.int64)
+        self.table: np.ndarray | None = np.zeros(1024, dtype=np.int32)
 
     def see(self, tokens) -> None:
         if self.table is None:
@@ -122,7 +122,7 @@ class _CountTable:
         if min(tokens) < 0:
             self.table = None
         elif (top := max(tokens)) >= len(self.table):
-            self.table = np.zeros(max(top + 1, 2 * len(self.table)), dtype=np.int64)
+            self.table = np.zeros(max(top + 1, 2 * len(self.table)), dtype=np.int32)
 
     def dots(self, rows: np.ndarray, query: np.ndarray, counts: dict[int, int] | None = None) -> np.ndarray:
         """Same as ``bag_dot(rows, query)``: ``(n, T)``, ``(T,)`` -> ``(n,)``; ``counts``: the query

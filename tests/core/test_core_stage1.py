@@ -32,6 +32,19 @@ def test_sparse_similarities_equal_brute_force(steps, query):
     assert ((sims >= 0) & (sims <= 1)).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(steps=st.lists(st.dictionaries(st.integers(0, 30), st.integers(1, 60), min_size=1, max_size=12),
+                      min_size=1, max_size=12),
+       query=st.dictionaries(st.integers(0, 40), st.integers(1, 60), min_size=1, max_size=12))
+def test_sparse_dot_products_are_exact_for_any_count(steps, query):
+    """Small counts read a posting repeatedly, large ones scale it: both give the exact integers."""
+    index = SparseStepIndex()
+    for i, bag in enumerate(steps):
+        index.add_step(0, i, bag)
+    expect = [sum(c * bag.get(t, 0) for t, c in query.items()) for bag in steps]
+    assert index._dots(query, len(steps)).tolist() == expect
+
+
 @settings(max_examples=50, deadline=None)
 @given(steps=st.lists(bags, min_size=1, max_size=8), query=bags)
 def test_dense_similarities_are_clamped_mean_embedding_cosines(steps, query):
