@@ -16,7 +16,7 @@ Reports, per new block:
   copy, one gather, RoPE undone once per block, all pairs batched);
 * per engine step at 256 running requests (block size 16, 16k-token traces): Stage 1 plus the
   scheduler side's bookkeeping (``SchedulerSide.build_meta`` + ``apply_results`` on vLLM's
-  ``BlockPool``, as the engine drives them);
+  ``BlockPool``, as the engine drives them, with requests' tokens behind vLLM's ``ConstantList``);
 * Stage-2 tensor ops per job (counted with a ``TorchDispatchMode``), the batched step against
   the former one-call-per-job worker.
 
@@ -275,6 +275,7 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
     the number of full garbage collections while it ran.
     """
     from vllm.v1.core.block_pool import BlockPool
+    from vllm.v1.utils import ConstantList
 
     from memshare.engine.messages import MemShareWorkerMeta
     from memshare.engine.scheduler_side import SchedulerSide
@@ -292,7 +293,9 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
     for i in range(num_requests):
         prompt = maker.trace(rng.randrange(block_size, 3 * block_size))
         rid = f"r{i}"
-        reqs[rid] = SimpleNamespace(request_id=rid, prompt_token_ids=prompt, all_token_ids=list(prompt),
+        tokens = list(prompt)  # as vLLM's Request: the list grows, the scheduler sees a ConstantList view
+        reqs[rid] = SimpleNamespace(request_id=rid, prompt_token_ids=prompt, tokens=tokens,
+                                    all_token_ids=ConstantList(tokens),
                                     num_computed_tokens=len(prompt) - 1, num_preemptions=0,
                                     trace=maker.trace(num_tokens))
         manager.req_to_blocks[rid] = pool.get_new_blocks(-(-len(prompt) // block_size))
@@ -308,9 +311,9 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
     times = []
     for n in range(num_tokens):
         for rid, r in reqs.items():  # the engine's step: one new token per request (not timed)
-            r.all_token_ids.append(r.trace[n])
+            r.tokens.append(r.trace[n])
             r.num_computed_tokens += 1
-            if len(r.all_token_ids) > len(manager.req_to_blocks[rid]) * block_size:
+            if len(r.tokens) > len(manager.req_to_blocks[rid]) * block_size:
                 manager.req_to_blocks[rid] += pool.get_new_blocks(1)
         t0 = time.process_time()
         meta = side.build_meta(out)

@@ -256,38 +256,44 @@ class StepTracker:
         plain_of = v.plain
         quiet = visible and not pending_nl and not prev_end  # then a plain token changes nothing
         cur = self._counts.get(len(self.step_starts) - 1)
-        while i < end:
-            tok = token_ids[i]
-            known = 0 <= tok < n_vocab
-            if not quiet or (known and not plain_of[tok]):  # else (most tokens): only counted
-                flags = flags_of[tok] if known else _VISIBLE
-                if not flags & _VISIBLE:
-                    pending_nl += lead_of[tok]
-                    quiet = quiet and not pending_nl
-                else:
-                    if visible:
-                        nl_before = pending_nl + (lead_of[tok] if known else 0)
-                        new_step = split_blank and (nl_before >= 2 or bool(flags & _INNER))
-                        if not new_step and (nl_before >= 1 or prev_end):
-                            matched = self.cues.match(v.texts, token_ids, i)
-                            if matched is None:
-                                break  # a cue may start here: wait for the tokens that decide it
-                            new_step = matched
-                        if new_step:
-                            self.num_committed = i - p
-                            events.append(StepEnd(len(self.step_starts) - 1, cur))
-                            self._start_step()
-                            cur = self._counts[len(self.step_starts) - 1]
-                    visible = True
-                    pending_nl = trail_of[tok] if known else 0
-                    if not flags & _CLOSER_ONLY:
-                        prev_end = bool(flags & _ENDS_SENTENCE)
-                    quiet = not pending_nl and not prev_end
-            cur[tok] = cur.get(tok, 0) + 1
-            i += 1
-            if i % bs == 0 and i - bs >= p:
-                self.num_committed = i - p
-                events.append(self._block_done(i // bs - 1, token_ids))
+        waiting = False  # a cue may start at token i: wait for the tokens that decide it
+        while i < end and not waiting:
+            stop = min(end, (i // bs + 1) * bs)  # the end of token i's block
+            # One slice per block, not one index per token (vLLM's token list is a ConstantList,
+            # whose indexing is a Python call).
+            for i, tok in enumerate(token_ids[i:stop], i):  # i carries on after the loop
+                known = 0 <= tok < n_vocab
+                if not quiet or (known and not plain_of[tok]):  # else (most tokens): only counted
+                    flags = flags_of[tok] if known else _VISIBLE
+                    if not flags & _VISIBLE:
+                        pending_nl += lead_of[tok]
+                        quiet = quiet and not pending_nl
+                    else:
+                        if visible:
+                            nl_before = pending_nl + (lead_of[tok] if known else 0)
+                            new_step = split_blank and (nl_before >= 2 or bool(flags & _INNER))
+                            if not new_step and (nl_before >= 1 or prev_end):
+                                matched = self.cues.match(v.texts, token_ids, i)
+                                if matched is None:
+                                    waiting = True
+                                    break
+                                new_step = matched
+                            if new_step:
+                                self.num_committed = i - p
+                                events.append(StepEnd(len(self.step_starts) - 1, cur))
+                                self._start_step()
+                                cur = self._counts[len(self.step_starts) - 1]
+                        visible = True
+                        pending_nl = trail_of[tok] if known else 0
+                        if not flags & _CLOSER_ONLY:
+                            prev_end = bool(flags & _ENDS_SENTENCE)
+                        quiet = not pending_nl and not prev_end
+                cur[tok] = cur.get(tok, 0) + 1
+            else:
+                i = stop
+                if i % bs == 0 and i - bs >= p:
+                    self.num_committed = i - p
+                    events.append(self._block_done(i // bs - 1, token_ids))
         self.num_committed = i - p
         self._pending_nl, self._prev_ends_sentence, self._cur_visible = pending_nl, prev_end, visible
         return events
