@@ -258,10 +258,10 @@ class StepTracker:
         cur = self._counts.get(len(self.step_starts) - 1)
         waiting = False  # a cue may start at token i: wait for the tokens that decide it
         while i < end and not waiting:
-            stop = min(end, (i // bs + 1) * bs)  # the end of token i's block
+            start, stop = i, min(end, (i // bs + 1) * bs)  # up to the end of token i's block
             # One slice per block, not one index per token (vLLM's token list is a ConstantList,
             # whose indexing is a Python call).
-            for i, tok in enumerate(token_ids[i:stop], i):  # i carries on after the loop
+            for i, tok in enumerate(token_ids[start:stop], start):  # i carries on after the loop
                 known = 0 <= tok < n_vocab
                 if not quiet or (known and not plain_of[tok]):  # else (most tokens): only counted
                     flags = flags_of[tok] if known else _VISIBLE
