@@ -198,11 +198,10 @@ class SparseStepIndex(StepIndex):
     """Bag-of-token-ids cosine through an inverted index (encoder ``tokenizer``).
 
     A posting is a ``bytearray`` per token id of packed int32 pairs (slot, count): appending
-    is one C call, and a query joins its tokens' postings into one numpy array (8 bytes a
-    pair: at 256 running requests the postings do not fit in the CPU caches, and a query's
-    cost is mostly the memory it reads). Dicts of bytearrays are invisible to Python's garbage collector: with one small
-    container per distinct token and request (lists, ``array.array``), full collections paused
-    the scheduler for up to 0.7 s at 256 running requests.
+    is one C call, and a query joins its tokens' postings into one numpy array. Dicts of
+    bytearrays are invisible to Python's garbage collector: with one small container per
+    distinct token and request (lists, ``array.array``), full collections paused the scheduler
+    for up to 0.7 s at 256 running requests.
 
     Consecutive queries of one step (one per block the step spans) differ by the block's new
     tokens: with a ``Memo`` the owner's last dot products are kept and only the postings of
