@@ -101,7 +101,7 @@ def analyze_trace(trace: Trace, keys: torch.Tensor, values: torch.Tensor, vocab:
         for j in range(n):
             if steps[j] < steps[i]:
                 step_cos[i, j] = bag_cosine(done[i].step_counts, step_bags[steps[j]])
-    block_bags = [bag(d.token_ids) for d in done]
+    block_bags = [d.token_counts for d in done]  # the tracker counted each block's tokens
     identical = np.array([[done[i].token_ids == done[j].token_ids for j in range(n)] for i in range(n)],
                          dtype=bool).reshape(n, n)
     return TraceAnalysis(
