@@ -25,10 +25,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from memshare.core.kernels import SIM_TOLERANCE, add_pair_counts, prefix_similarities
+
 _PAIR = struct.Struct("=ii").pack  # a posting entry: (slot, count) as int32
-_MAX_REPEAT = 4  # query counts up to this read a posting repeatedly (``SparseStepIndex._dots``)
-# Identical steps must pass step_threshold = 1.0 despite float rounding.
-_SIM_TOLERANCE = 1e-9
+_MAX_REPEAT = 4  # query counts up to this read a posting repeatedly (``SparseStepIndex._add_dots``)
 
 
 class Grow:
@@ -141,21 +141,16 @@ class StepIndex(ABC):
         of ``owner`` (``Memo``).
         """
         memo = Memo(owner, before_step, *grown) if grown is not None else None
-        sims = self.similarities(counts, memo)
-        owners, steps = self._owner.view, self._step.view
         if owner == self._sole and not self._num_dead:
             # One owner's steps in order: the eligible ones are a prefix of the slots.
-            end = int(steps.searchsorted(before_step))
-            if end < len(sims):
-                sims[end:] = -1.0
-            head = sims[:end]
-            head[head < threshold - _SIM_TOLERANCE] = -1.0
-            return sims
+            return self._prefix_similarities(counts, memo, before_step, threshold)
+        sims = self.similarities(counts, memo)
+        owners, steps = self._owner.view, self._step.view
         if others:
             mask = (owners >= 0) & ((owners != owner) | (steps < before_step))
         else:
             mask = (owners == owner) & (steps < before_step)
-        mask &= sims >= threshold - _SIM_TOLERANCE
+        mask &= sims >= threshold - SIM_TOLERANCE
         sims[~mask] = -1.0
         return sims
 
@@ -183,6 +178,18 @@ class StepIndex(ABC):
         self._step.keep(alive)
         self._num_dead = 0
         return remap
+
+    def _prefix_similarities(self, counts: Mapping[int, int], memo: Memo | None, before_step: int,
+                             threshold: float) -> np.ndarray:
+        """``eligible_similarities`` of a one-owner index without removed slots: the slots of
+        steps before ``before_step`` come first."""
+        sims = self.similarities(counts, memo)
+        end = int(self._step.view.searchsorted(before_step))
+        if end < len(sims):
+            sims[end:] = -1.0
+        head = sims[:end]
+        head[head < threshold - SIM_TOLERANCE] = -1.0
+        return sims
 
     @abstractmethod
     def _add_vector(self, slot: int, counts: Mapping[int, int]) -> None: ...
@@ -236,31 +243,44 @@ class SparseStepIndex(StepIndex):
         self._norm.append(norm)
 
     def _similarities(self, counts: Mapping[int, int], memo: Memo | None) -> np.ndarray:
+        dot, sq = self._dot_products(counts, memo)
+        denom = math.sqrt(sq) * self._norm.view
+        if self._zero_norms or sq == 0:
+            return np.divide(dot, denom, out=np.zeros(len(dot)), where=denom > 0)
+        return dot / denom
+
+    def _prefix_similarities(self, counts: Mapping[int, int], memo: Memo | None, before_step: int,
+                             threshold: float) -> np.ndarray:
+        if self._owner.n == 0 or not counts:
+            return super()._prefix_similarities(counts, memo, before_step, threshold)
+        dot, sq = self._dot_products(counts, memo)
+        return prefix_similarities(dot, self._norm.view, math.sqrt(sq), self._step.view, before_step, threshold)
+
+    def _dot_products(self, counts: Mapping[int, int], memo: Memo | None) -> tuple[np.ndarray, int]:
+        """(num_slots,) dot products of ``counts`` with every slot, and ``counts``' squared norm."""
         n = self._owner.n
         dot = None
         if memo is not None and memo.added is not None:
             last = self._memo.get(memo.owner)
             if last is not None and last[:3] == (memo.step, memo.block - 1, self._version):
-                dot, sq = last[3], last[4]
+                dot, sq = last[3].copy(), last[4]
                 for tok, a in memo.added.items():  # counts[tok] - a was the old count
                     c = counts[tok]
                     sq += a * (2 * c - a)
-                dot = dot + self._dots(memo.added, n)
+                self._add_dots(dot, memo.added)
         if dot is None:
-            dot = self._dots(counts, n)
+            dot = np.zeros(n)
+            self._add_dots(dot, counts)
             sq = sum(c * c for c in counts.values())
         if memo is not None:
             self._memo[memo.owner] = (memo.step, memo.block, self._version, dot, sq)
-        denom = math.sqrt(sq) * self._norm.view
-        if self._zero_norms or sq == 0:
-            return np.divide(dot, denom, out=np.zeros(n), where=denom > 0)
-        return dot / denom
+        return dot, sq
 
-    def _dots(self, counts: Mapping[int, int], n: int) -> np.ndarray:
-        """(n,) bag-of-words dot products of ``counts`` with every slot.
+    def _add_dots(self, dot: np.ndarray, counts: Mapping[int, int]) -> None:
+        """``dot += `` the bag-of-words dot products of ``counts`` with every slot.
 
-        A token counted c times reads its posting c times (no weights to scale: the usual
-        case, c = 1, costs one copy); past ``_MAX_REPEAT`` its counts are scaled instead.
+        A token counted c times reads its posting c times (the usual case, c = 1, is one
+        read); past ``_MAX_REPEAT`` its counts are scaled instead.
         """
         rows, heavy = [], []
         post = self._post
@@ -274,10 +294,10 @@ class SparseStepIndex(StepIndex):
                 rows += [p] * c
             else:
                 heavy.append((p, c))
-        dot = _pair_dots(rows, n)
+        if rows:
+            add_pair_counts(dot, np.frombuffer(b"".join(rows), dtype=np.int32), 1)
         for p, c in heavy:
-            dot += c * _pair_dots([p], n)
-        return dot
+            add_pair_counts(dot, np.frombuffer(p, dtype=np.int32), c)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:
         self._version += 1
@@ -293,14 +313,6 @@ class SparseStepIndex(StepIndex):
             kept[:, 0] = remap[kept[:, 0]]
             self._post[tok] = bytearray(kept.tobytes())
         self._norm.keep(alive)
-
-
-def _pair_dots(postings: list[bytearray], n: int) -> np.ndarray:
-    """(n,) sum of the counts of ``postings`` (packed int32 slot, count pairs) per slot."""
-    if not postings:
-        return np.zeros(n)
-    pairs = np.frombuffer(b"".join(postings), dtype=np.int32)  # slot, count, slot, count, ...
-    return np.bincount(pairs[0::2], weights=pairs[1::2], minlength=n)  # float64, exact integers
 
 
 class DenseStepIndex(StepIndex):

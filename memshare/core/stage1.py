@@ -30,12 +30,12 @@ import numpy as np
 
 from memshare.core.config import MemShareConfig
 from memshare.core.encoders import Grow, StepIndex
+from memshare.core.kernels import rank_blocks, warm_up
 from memshare.core.policy import BlockRef
-from memshare.core.steps import BlockDone, token_counts
+from memshare.core.steps import BlockDone
 
 POOL_PER_CANDIDATE = 32
 _MIN_DEAD_TO_COMPACT = 64
-_MINUS_ONE = np.array([-1.0])
 
 
 @dataclass(slots=True)
@@ -69,74 +69,10 @@ class _Request:
     positions: list[int] = field(default_factory=list)  # scope position of block first_block + i
     open: list[tuple[int, int]] = field(default_factory=list)  # (position, step): step not complete
     step_slot: dict[int, int] = field(default_factory=dict)  # slots of recent complete steps
-    # block -> (its step, the step's bag so far = the query, the block's own token counts, what
-    # the query gained since the previous block's: ``BlockDone.added``)
-    pending: dict[int, tuple[int, dict[int, int], dict[int, int], dict[int, int] | None]] = field(
+    # block -> (its step, the step's bag so far = the query, what the query gained since the
+    # previous block's: ``BlockDone.added``)
+    pending: dict[int, tuple[int, dict[int, int], dict[int, int] | None]] = field(
         default_factory=dict)
-
-
-def bag_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bag-of-words dot products of token rows: ``a (n, T)``, ``b (T,)`` -> ``(n,)``.
-
-    ``sum_t count_a(t) * count_b(t)`` = the sum, over the tokens of a row, of their count in ``b``.
-    """
-    uniq, counts = np.unique(b, return_counts=True)  # (k,)
-    idx = np.minimum(np.searchsorted(uniq, a), len(uniq) - 1)  # (n, T)
-    return np.where(uniq[idx] == a, counts[idx], 0).sum(axis=1)  # (n,)
-
-
-def most_similar(pool: np.ndarray, step_sim: np.ndarray, cap: int) -> np.ndarray:
-    """The ``cap`` blocks of ``pool`` (ascending positions) with the most similar steps, the newest
-    on ties (as a set: the order is left to ``top_k``). Needs ``pool.size > cap``."""
-    kth = np.partition(step_sim, step_sim.size - cap)[step_sim.size - cap]  # the cap-th highest similarity
-    above = pool[step_sim > kth]  # fewer than cap
-    return np.concatenate([above, pool[step_sim == kth][above.size - cap:]])  # + the newest tied ones
-
-
-def top_k(pool: np.ndarray, block_cos: np.ndarray, step_sim: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` best of ``pool`` by block cosine, then step similarity, then recency (higher
-    position), best first: ``pool[lexsort((-pool, -step_sim, -block_cos))[:k]]``, sorting only
-    the blocks tied with or above the k-th best cosine."""
-    if pool.size > 2 * k:
-        kth = np.partition(block_cos, pool.size - k)[pool.size - k]  # the k-th best cosine
-        keep = (block_cos >= kth).nonzero()[0]
-        pool, block_cos, step_sim = pool[keep], block_cos[keep], step_sim[keep]
-    # Positions are distinct, so the order is strict: descending is ascending reversed.
-    return pool[np.lexsort((pool, step_sim, block_cos))[::-1][:k]]
-
-
-class _CountTable:
-    """``bag_dot`` through a dense token id -> count table, set and cleared around each query.
-
-    One fancy-index pass over the candidate rows instead of a sort and a binary search; the
-    table grows with the largest token id seen. Negative ids (never produced by a tokenizer)
-    switch it off for good, and ``bag_dot`` takes over.
-    """
-
-    def __init__(self) -> None:
-        self.table: np.ndarray | None = np.zeros(1024, dtype=np.int32)
-
-    def see(self, tokens) -> None:
-        if self.table is None:
-            return
-        if min(tokens) < 0:
-            self.table = None
-        elif (top := max(tokens)) >= len(self.table):
-            self.table = np.zeros(max(top + 1, 2 * len(self.table)), dtype=np.int32)
-
-    def dots(self, rows: np.ndarray, query: np.ndarray, counts: dict[int, int] | None = None) -> np.ndarray:
-        """Same as ``bag_dot(rows, query)``: ``(n, T)``, ``(T,)`` -> ``(n,)``; ``counts``: the query
-        row's token counts when the caller has them already."""
-        t = self.table
-        if t is None:
-            return bag_dot(rows, query)
-        if counts is None:
-            counts = token_counts(query.tolist())
-        keys = list(counts)
-        t[keys] = list(counts.values())
-        out = np.add.reduce(t[rows], axis=1)
-        t[keys] = 0
-        return out
 
 
 class Stage1:
@@ -149,13 +85,14 @@ class Stage1:
     """
 
     def __init__(self, config: MemShareConfig, new_index: Callable[[], StepIndex]) -> None:
+        warm_up()
         self.config = config
         self._new_index = new_index
         self._shared = _Scope(new_index(), config.block_size) if config.cross_request else None
         self._reqs: dict[str, _Request] = {}
         self._owner_req: dict[int, str] = {}
         self._full_by_owner = Grow(np.int64)  # num_full_blocks, indexed by owner id
-        self._table = _CountTable()
+        self._table = np.zeros(1024, dtype=np.int32)  # token id -> count: scratch for ``rank_blocks``
 
     def __contains__(self, req_id: str) -> bool:
         return req_id in self._reqs
@@ -212,22 +149,24 @@ class Stage1:
                              f"expected {rq.first_block + len(rq.positions)}")
         sc = rq.scope
         pos = sc.owner.n
+        if min(block.token_ids) < 0:
+            raise ValueError(f"token ids must be >= 0, got {min(block.token_ids)}")
         row = np.asarray(block.token_ids, dtype=np.int32)  # (T,); token ids fit any tokenizer
         slot = rq.step_slot.get(block.step, -1)
         sc.owner.append(rq.owner)
         sc.block.append(block.block_index)
         sc.slot.append(slot)
         sc.tokens.append(row)
-        own = block.token_counts
-        sc.self_dot.append(float(sum(c * c for c in own.values())))
-        self._table.see(block.token_ids)
+        sc.self_dot.append(float(sum(c * c for c in block.token_counts.values())))
+        if (top := max(block.token_ids)) >= len(self._table):
+            self._table = np.zeros(max(top + 1, 2 * len(self._table)), dtype=np.int32)
         rq.positions.append(pos)
         if slot < 0:
             rq.open.append((pos, block.step))
         # NOTE: later blocks belong to this step or later ones (block -> step is monotone).
         for s in [s for s in rq.step_slot if s < block.step]:
             del rq.step_slot[s]
-        rq.pending[block.block_index] = (block.step, block.step_counts, own, block.added)
+        rq.pending[block.block_index] = (block.step, block.step_counts, block.added)
 
     def candidates(self, req_id: str, block_index: int,
                    in_flight: Mapping[str, set[int]] | None = None) -> list[BlockRef]:
@@ -237,43 +176,32 @@ class Stage1:
         """
         cfg, rq = self.config, self._reqs[req_id]
         sc = rq.scope
-        step, query, own, added = rq.pending.pop(block_index)
+        step, query, added = rq.pending.pop(block_index)
         slot_sims = sc.index.eligible_similarities(query, owner=rq.owner, before_step=step,
                                                    others=cfg.cross_request, threshold=cfg.step_threshold,
                                                    grown=(block_index, added))
         same_step = self._same_step_positions(rq, step) if cfg.same_step else []
         if not same_step and (slot_sims.size == 0 or np.maximum.reduce(slot_sims) < 0):
             return []
-        slots, owners, blocks = sc.slot.view, sc.owner.view, sc.block.view
-        block_sim = np.concatenate((slot_sims, _MINUS_ONE))[slots]  # (n,); slot -1 (step not complete) reads the -1
-        if same_step:
-            block_sim[same_step] = 1.0  # the query's own step: similar by definition
-        limit = block_index - cfg.min_gap_blocks + 1  # own blocks: at least min_gap_blocks back
-        ok = block_sim >= 0
-        if sc is self._shared:  # other requests' blocks: their KV must be written
-            ok &= blocks < np.where(owners == rq.owner, limit, self._full_by_owner.data[np.maximum(owners, 0)])
-        else:  # the request's own blocks, in order: position i holds block first_block + i
-            ok[max(0, limit - rq.first_block):] = False
-        for r, busy in (in_flight or {}).items():
+        busy = []  # positions of blocks in flight as queries
+        for r, in_flight_blocks in (in_flight or {}).items():
             other = self._reqs.get(r)
-            if busy and other is not None and other.scope is sc:
-                for b in busy:
-                    if 0 <= b - other.first_block < len(other.positions):
-                        ok[other.positions[b - other.first_block]] = False
-        pool = ok.nonzero()[0]
-        if pool.size == 0:
-            return []
-        cap = POOL_PER_CANDIDATE * cfg.max_candidates
-        if pool.size > cap:
-            pool = most_similar(pool, block_sim[pool], cap)
-        q_pos = rq.positions[block_index - rq.first_block]
-        q_dot = sc.self_dot.data[q_pos]
-        block_cos = (self._table.dots(sc.tokens.data[pool], sc.tokens.data[q_pos], own)
-                     / np.sqrt(sc.self_dot.data[pool] * q_dot))
-        best = top_k(pool, block_cos, block_sim[pool], cfg.max_candidates)
-        if sc is not self._shared:
-            return [BlockRef(req_id, b) for b in blocks[best].tolist()]
-        return [BlockRef(self._owner_req[o], b) for o, b in zip(owners[best].tolist(), blocks[best].tolist())]
+            if in_flight_blocks and other is not None and other.scope is sc:
+                busy += [other.positions[b - other.first_block] for b in in_flight_blocks
+                         if 0 <= b - other.first_block < len(other.positions)]
+        limit = block_index - cfg.min_gap_blocks + 1  # own blocks: at least min_gap_blocks back
+        shared = sc is self._shared
+        best = rank_blocks(slot_sims, sc.slot.view, np.array(same_step, dtype=np.int64),
+                           np.array(busy, dtype=np.int64),
+                           -1 if shared else max(0, limit - rq.first_block),  # per request: position = block - first
+                           sc.owner.data, sc.block.data, rq.owner, limit, self._full_by_owner.data,
+                           sc.tokens.data, sc.self_dot.data, self._table,
+                           rq.positions[block_index - rq.first_block],
+                           POOL_PER_CANDIDATE * cfg.max_candidates, cfg.max_candidates)
+        if not shared:
+            return [BlockRef(req_id, b) for b in sc.block.data[best].tolist()]
+        return [BlockRef(self._owner_req[o], b)
+                for o, b in zip(sc.owner.data[best].tolist(), sc.block.data[best].tolist())]
 
     @staticmethod
     def _same_step_positions(rq: _Request, step: int) -> list[int]:
