@@ -156,7 +156,8 @@ def _before(c1: float, s1: float, p1: int, c2: float, s2: float, p2: int) -> boo
 def warm_up() -> None:
     """Compile (or load from numba's cache, ~0.5 s) every kernel now, not at the first query."""
     none, one = np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
-    add_pair_counts(np.zeros(1), np.zeros(2, dtype=np.int32), 1)
+    for buf in (bytes(8), bytearray(8)):  # joined postings are read-only, a single one is not
+        add_pair_counts(np.zeros(1), np.frombuffer(buf, dtype=np.int32), 1)
     prefix_similarities(np.zeros(1), np.ones(1), 1.0, np.zeros(1, dtype=np.int64), 1, 0.5)
     rank_blocks(np.zeros(1), one, none, none, 1, none, none, 0, 1, none, np.zeros((1, 1), dtype=np.int32),
                 np.ones(1), np.zeros(1, dtype=np.int32), 0, 1, 1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from memshare.core.config import DISTANCES, METRICS
@@ -156,6 +157,24 @@ def finish(partials: Stage2Partials) -> torch.Tensor:
     sim = torch.where(den > 0, dot / den.clamp_min(torch.finfo(s.dtype).tiny),
                       torch.where(qq + pp == 0, 1.0, 0.0))
     return (1.0 - sim).clamp(0.0, 2.0)
+
+
+def finish_rows(metric: str, rows) -> list[float]:
+    """``finish`` of partial-sum rows given as lists on the host: the same float32 arithmetic in
+    numpy. The scheduler decides on a few hundred rows per step, where torch's fixed cost per op
+    would dominate."""
+    s = np.array(rows, dtype=np.float32).reshape(len(rows), 2 if metric == "euclidean" else 3)
+    tiny = np.finfo(np.float32).tiny
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # the where() picks finite values
+        if metric == "euclidean":
+            num, den = np.maximum(s[:, 0], np.float32(0.0)), s[:, 1]
+            ratio = np.where(den > 0, num / np.maximum(den, tiny),
+                             np.where(num > 0, np.float32(np.inf), np.float32(0.0)))
+            return np.sqrt(ratio).tolist()
+        dot, qq, pp = s[:, 0], s[:, 1], s[:, 2]
+        den = np.sqrt(qq * pp)
+        sim = np.where(den > 0, dot / np.maximum(den, tiny), np.where(qq + pp == 0, np.float32(1.0), np.float32(0.0)))
+        return np.clip(np.float32(1.0) - sim, np.float32(0.0), np.float32(2.0)).tolist()
 
 
 def block_distances(q_k, q_v, c_k, c_v, **kwargs) -> torch.Tensor:

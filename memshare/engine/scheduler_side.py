@@ -30,8 +30,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
 from memshare.engine import adapter
@@ -135,15 +133,12 @@ class SchedulerSide:
         if worker_meta is None:
             return
         t0 = time.perf_counter()
-        import torch
-
-        from memshare.core.stage2 import Stage2Partials, finish
+        from memshare.core.stage2 import finish_rows
 
         jobs = [(job_id, rows) for job_id, rows in worker_meta.partials.items() if job_id in self._pending]
-        flat = [row for _, rows in jobs for row in rows]  # one tensor and one ``finish`` per step
+        flat = [row for _, rows in jobs for row in rows]  # one ``finish`` per step
         self.stats.add_stage2(len(jobs), len(flat), worker_meta.stage2_s)
-        all_distances = (finish(Stage2Partials(self.config.metric, torch.from_numpy(np.array(flat, dtype=np.float32))))
-                         .tolist() if flat else [])
+        all_distances = finish_rows(self.config.metric, flat) if flat else []
         offset = 0
         for job_id, rows in jobs:
             pending = self._pending.pop(job_id)

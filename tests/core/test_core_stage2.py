@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,3 +146,27 @@ def test_gpu_matches_cpu(distance):
     gpu = block_distances(q_k.cuda(), q_v.cuda(), c_k.cuda(), c_v.cuda(), **{**kw, "rope": dev,
                           "q_pos": kw["q_pos"].cuda(), "c_pos": kw["c_pos"].cuda()})
     assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_finish_rows_equals_finish_to_one_ulp(metric):
+    """The scheduler's numpy ``finish`` agrees with the torch one to one float32 ulp (numpy's
+    sqrt is correctly rounded; torch's vectorized CPU sqrt is sometimes one ulp off)."""
+    from memshare.core.stage2 import finish_rows
+
+    gen = torch.Generator().manual_seed(0)
+    width = 2 if metric == "euclidean" else 3
+    sums = torch.rand(2000, width, generator=gen) * torch.tensor([10.0, 1e-3, 5.0][:width])
+    sums[:400] = torch.randn(400, width, generator=gen) * 1e-30  # tiny, negative, subnormal
+    sums[400:420] = 0.0
+    sums[420:440, 0] = 0.0
+    sums[440:460, 1] = 0.0
+    sums[460:480, -1] = 0.0
+    want = finish(Stage2Partials(metric, sums)).tolist()
+    got = finish_rows(metric, sums.tolist())
+    assert not any(math.isnan(x) for x in got)
+    assert [math.isinf(x) for x in got] == [math.isinf(x) for x in want]
+    want32, got32 = np.array(want, dtype=np.float32), np.array(got, dtype=np.float32)
+    finite = np.isfinite(want32)
+    assert (np.abs(got32[finite] - want32[finite]) <= np.spacing(want32[finite])).all()
+    assert (got32[~finite] == want32[~finite]).all()
