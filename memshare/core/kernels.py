@@ -113,17 +113,17 @@ def rank_blocks(slot_sims: np.ndarray, slots: np.ndarray, same_step: np.ndarray,
                 ties -= 1
                 kept[m + ties] = pool[i]
         pool = kept
-    row = tokens[q_pos]
-    for t in row:
-        table[t] += 1
+    width = tokens.shape[1]
+    for j in range(width):
+        table[tokens[q_pos, j]] += 1
     q_dot = self_dot[q_pos]
     best = np.empty(k, dtype=np.int64)
     best_cos = np.empty(k)
     got = 0
     for p in pool:
         dot = 0
-        for t in tokens[p]:
-            dot += table[t]
+        for j in range(width):
+            dot += table[tokens[p, j]]
         c = dot / math.sqrt(self_dot[p] * q_dot)
         # insert (c, sim, p) into the descending top list
         i = got
@@ -137,8 +137,8 @@ def rank_blocks(slot_sims: np.ndarray, slots: np.ndarray, same_step: np.ndarray,
             j -= 1
         best[i], best_cos[i] = p, c
         got = min(got + 1, k)
-    for t in row:
-        table[t] = 0
+    for j in range(width):
+        table[tokens[q_pos, j]] = 0
     return best[:got]
 
 
