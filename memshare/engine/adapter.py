@@ -119,9 +119,13 @@ def request_view(request: Any) -> RequestView:
                        request.num_preemptions)
 
 
-def num_computed_tokens(request: Any) -> int:
-    """Tokens whose KV is written (the per-step check; ``request_view`` reads everything)."""
-    return request.num_computed_tokens
+def requests_with_new_full_blocks(requests: dict[str, Any], scheduled: Any, seen: dict[str, int],
+                                  block_size: int) -> list[tuple[str, Any, int]]:
+    """The per-step check: ``(req_id, request, num_full_blocks)`` of the scheduled requests, in
+    ``requests`` order, whose full blocks (KV written) number more than ``seen[req_id]`` (-1 when
+    absent). One pass, no call per request: it runs over every running request every step."""
+    return [(rid, r, n) for rid, r in requests.items()
+            if rid in scheduled and (n := r.num_computed_tokens // block_size) > seen.get(rid, -1)]
 
 
 def all_token_ids(request: Any) -> Any:

@@ -112,18 +112,16 @@ class SchedulerSide:
         if self.config.policy == "dense":
             return meta
         bs = self.config.block_size
-        seen_full, generation, computed = self._seen_full, self._generation, adapter.num_computed_tokens
-        for req_id, request in self.requests.items():  # arrival order: decides ties between queries
-            if req_id not in scheduled:
-                continue
+        seen_full, generation = self._seen_full, self._generation
+        # Arrival order: decides ties between queries. Most steps fill no block of a request.
+        for req_id, request, num_full in adapter.requests_with_new_full_blocks(self.requests, scheduled, seen_full, bs):
             if req_id not in generation:
                 view = adapter.request_view(request)
                 generation[req_id] = view.num_preemptions
-                seen_full[req_id] = 0
                 self.policy.add_request(req_id, view.prompt_token_ids)
-            num_full = computed(request) // bs
-            if num_full <= seen_full[req_id]:
-                continue  # most steps: no block of this request filled
+                if num_full == 0:
+                    seen_full[req_id] = 0
+                    continue
             seen_full[req_id] = num_full
             for proposal in self.policy.on_tokens(req_id, adapter.all_token_ids(request), num_full):
                 self._start(proposal, meta)
