@@ -16,8 +16,8 @@ For a new full output block ``q`` of request ``r`` (arXiv 2507.21433, Sec. 3):
    tracks the KV distance best; token ids whatever the step encoder), then its step's
    similarity, then recency; the first ``max_candidates`` are returned, best first.
 
-Cost per query: one index lookup (``encoders``) plus a few vectorized passes over the blocks
-of the searched requests; nothing loops in Python over past steps or blocks.
+Cost per query: one index lookup (``encoders``) plus one compiled pass over the blocks of the
+searched requests (``kernels.rank_blocks``); nothing loops in Python over past steps or blocks.
 """
 
 from __future__ import annotations
