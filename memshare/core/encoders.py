@@ -282,8 +282,13 @@ class SparseStepIndex(StepIndex):
         A token counted c times reads its posting c times (the usual case, c = 1, is one
         read); past ``_MAX_REPEAT`` its counts are scaled instead.
         """
-        rows, heavy = [], []
         post = self._post
+        if max(counts.values(), default=1) == 1:  # the usual block: no token twice (all in C)
+            rows = list(filter(None, map(post.get, counts)))  # a posting is never empty
+            if rows:
+                add_pair_counts(dot, np.frombuffer(b"".join(rows), dtype=np.int32), 1)
+            return
+        rows, heavy = [], []
         for tok, c in counts.items():
             p = post.get(tok)
             if p is None:

@@ -19,6 +19,7 @@ the device the tensors live on.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,7 +164,10 @@ def finish_rows(metric: str, rows) -> list[float]:
     """``finish`` of partial-sum rows given as lists on the host: the same float32 arithmetic in
     numpy. The scheduler decides on a few hundred rows per step, where torch's fixed cost per op
     would dominate."""
-    s = np.array(rows, dtype=np.float32).reshape(len(rows), 2 if metric == "euclidean" else 3)
+    width = 2 if metric == "euclidean" else 3
+    if sum(map(len, rows)) != width * len(rows):
+        raise ValueError(f"{metric} partial sums have {width} values per row")
+    s = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float32, count=width * len(rows)).reshape(-1, width)
     tiny = np.finfo(np.float32).tiny
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # the where() picks finite values
         if metric == "euclidean":
