@@ -22,14 +22,23 @@ from numba import njit
 SIM_TOLERANCE = 1e-9
 
 
-@njit(cache=True, nogil=True)
+def _compiled(fn):
+    """``njit`` cached on disk (next to this file, else in the user's cache or ``NUMBA_CACHE_DIR``);
+    where no location is writable, compiled once per process instead (about 10 s)."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)
+
+
+@_compiled
 def add_pair_counts(dot: np.ndarray, pairs: np.ndarray, times: int) -> None:
     """``dot[slot] += times * count`` for each packed int32 ``(slot, count)`` pair of ``pairs``."""
     for i in range(0, pairs.shape[0], 2):
         dot[pairs[i]] += times * pairs[i + 1]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def prefix_similarities(dot: np.ndarray, norms: np.ndarray, query_norm: float, steps: np.ndarray,
                         before_step: int, threshold: float) -> np.ndarray:
     """Eligible cosines of one owner's steps (``steps``: ascending step numbers): (n,).
@@ -49,7 +58,7 @@ def prefix_similarities(dot: np.ndarray, norms: np.ndarray, query_norm: float, s
     return out
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def rank_blocks(slot_sims: np.ndarray, slots: np.ndarray, same_step: np.ndarray, busy: np.ndarray,
                 end: int, owners: np.ndarray, blocks: np.ndarray, own: int, limit: int,
                 full_by_owner: np.ndarray, tokens: np.ndarray, self_dot: np.ndarray, table: np.ndarray,
@@ -142,7 +151,7 @@ def rank_blocks(slot_sims: np.ndarray, slots: np.ndarray, same_step: np.ndarray,
     return best[:got]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _before(c1: float, s1: float, p1: int, c2: float, s2: float, p2: int) -> bool:
     """(c1, s1, p1) ranks before (c2, s2, p2): higher cosine, then similarity, then position."""
     if c1 != c2:

@@ -102,3 +102,20 @@ def test_identical_steps_pass_a_threshold_of_one():
     norm = math.sqrt(3)
     got = prefix_similarities(np.array([3.0]), np.array([norm]), norm, np.array([0]), 1, 1.0)
     assert got.tolist() == [1.0]  # not -1: rounding cannot drop an identical step
+
+
+def test_kernels_compile_without_a_writable_cache(monkeypatch):
+    """numba raises at decoration when no cache location is writable: compile per process then."""
+    from memshare.core import kernels
+
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return lambda fn: fn
+
+    monkeypatch.setattr(kernels, "njit", fake_njit)
+    assert kernels._compiled(abs)(-2) == 2
+    assert calls == [{"cache": True, "nogil": True}, {"nogil": True}]
