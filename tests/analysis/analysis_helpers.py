@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import torch
 
 from memshare.analysis.traces import LoadedModel
@@ -31,3 +33,15 @@ def tiny_rope(lm: LoadedModel):
 
 def words(*ws: str) -> list[int]:
     return [TOK[" " + w] if " " + w in TOK else TOK[w] for w in ws]
+
+
+
+def reasoning_ids(n_steps: int, seed: int = 0) -> list[int]:
+    """Token ids of ``n_steps`` near-repeated steps ("so x plus y is the value of z."), each cut at
+    a random length and ended by a blank line."""
+    rng = random.Random(seed)
+    step = words("so", "x", "plus", "y", "is", "the", "value", "of", "z") + [2]
+    out = []
+    for _ in range(n_steps):
+        out += step[:rng.randint(6, len(step))] + [0]  # "\n\n" ends a step
+    return out

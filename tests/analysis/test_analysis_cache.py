@@ -7,7 +7,7 @@ import random
 
 import pytest
 import torch
-from analysis_helpers import VOCAB, VOCAB_SIZE, tiny_model, tiny_rope, words
+from analysis_helpers import VOCAB, VOCAB_SIZE, reasoning_ids, tiny_model, tiny_rope
 from transformers import DynamicCache
 
 from memshare.analysis.fidelity import Agreement, _dry_run_shares, dense_logprobs, match_random, teacher_forced
@@ -102,21 +102,12 @@ def test_sequence_kv_matches_a_single_forward(lm):
     assert torch.allclose(k, ref_k, atol=1e-5) and torch.allclose(v, ref_v, atol=1e-5)
 
 
-def reasoning_ids(n_steps=6, seed=0):
-    rng = random.Random(seed)
-    step = words("so", "x", "plus", "y", "is", "the", "value", "of", "z") + [2]
-    out = []
-    for _ in range(n_steps):
-        out += step[:rng.randint(6, len(step))] + [0]  # "\n\n" ends a step
-    return out
-
-
 def test_memshare_driver_measures_stage2_on_the_cache_before_sharing(lm):
     cfg = MemShareConfig(block_size=BS, step_threshold=0.0, block_threshold=2.0)
     policy = make_policy(cfg, vocab=VOCAB)
     prompt = toy_ids(BS, 7)
     sharer = CacheSharer(policy, "r", prompt, tiny_rope(lm))
-    ids = prompt + reasoning_ids()
+    ids = prompt + reasoning_ids(6)
     cache = DynamicCache(config=lm.model.config)
     checked = 0
     with torch.inference_mode():

@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from analysis_helpers import VOCAB, VOCAB_SIZE, tiny_model, tiny_rope, words
+from analysis_helpers import VOCAB, VOCAB_SIZE, reasoning_ids, tiny_model, tiny_rope
 
 from memshare.analysis.compare.matching import budget_tokens, dense_kv, memshare_setting
 from memshare.analysis.compare.measure import Context, measure_prompt
@@ -29,19 +29,10 @@ def lm():
     return tiny_model()
 
 
-def reasoning_ids(n_steps=8, seed=0):
-    rng = random.Random(seed)
-    step = words("so", "x", "plus", "y", "is", "the", "value", "of", "z") + [2]
-    out = []
-    for _ in range(n_steps):
-        out += step[:rng.randint(6, len(step))] + [0]  # "\n\n" ends a step
-    return out
-
-
 @pytest.fixture(scope="module")
 def trace():
     rng = random.Random(3)
-    return Trace("p0", tuple(rng.randrange(VOCAB_SIZE) for _ in range(BS + 3)), tuple(reasoning_ids()), False)
+    return Trace("p0", tuple(rng.randrange(VOCAB_SIZE) for _ in range(BS + 3)), tuple(reasoning_ids(8)), False)
 
 
 def context(lm):
