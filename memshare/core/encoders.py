@@ -28,7 +28,6 @@ import numpy as np
 from memshare.core.kernels import SIM_TOLERANCE, add_pair_counts, prefix_similarities
 
 _PAIR = struct.Struct("=ii").pack  # a posting entry: (slot, count) as int32
-_MAX_REPEAT = 4  # query counts up to this read a posting repeatedly (``SparseStepIndex._add_dots``)
 
 
 class Grow:
@@ -277,31 +276,17 @@ class SparseStepIndex(StepIndex):
         return dot, sq
 
     def _add_dots(self, dot: np.ndarray, counts: Mapping[int, int]) -> None:
-        """``dot += `` the bag-of-words dot products of ``counts`` with every slot.
-
-        A token counted c times reads its posting c times (the usual case, c = 1, is one
-        read); past ``_MAX_REPEAT`` its counts are scaled instead.
-        """
+        """``dot += `` the bag-of-words dot products of ``counts`` with every slot: the postings
+        of tokens counted once are joined and read in one call, the others scaled one by one."""
         post = self._post
         if max(counts.values(), default=1) == 1:  # the usual block: no token twice (all in C)
-            rows = list(filter(None, map(post.get, counts)))  # a posting is never empty
-            if rows:
-                add_pair_counts(dot, np.frombuffer(b"".join(rows), dtype=np.int32), 1)
-            return
-        rows, heavy = [], []
-        for tok, c in counts.items():
-            p = post.get(tok)
-            if p is None:
-                continue
-            if c == 1:
-                rows.append(p)
-            elif c <= _MAX_REPEAT:
-                rows += [p] * c
-            else:
-                heavy.append((p, c))
-        if rows:
-            add_pair_counts(dot, np.frombuffer(b"".join(rows), dtype=np.int32), 1)
-        for p, c in heavy:
+            once, more = list(filter(None, map(post.get, counts))), []  # a posting is never empty
+        else:
+            once = [post[t] for t, c in counts.items() if c == 1 and t in post]
+            more = [(post[t], c) for t, c in counts.items() if c > 1 and t in post]
+        if once:
+            add_pair_counts(dot, np.frombuffer(b"".join(once), dtype=np.int32), 1)
+        for p, c in more:
             add_pair_counts(dot, np.frombuffer(p, dtype=np.int32), c)
 
     def _compact(self, alive: np.ndarray, remap: np.ndarray) -> None:

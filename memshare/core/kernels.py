@@ -69,9 +69,10 @@ def rank_blocks(slot_sims: np.ndarray, slots: np.ndarray, same_step: np.ndarray,
         slot_sims: (num_slots,) eligible step similarities, -1 where not eligible.
         slots: (n,) the step slot of each block of the scope, -1 if its step is not complete.
         same_step: positions of the query's own step (similarity 1); busy: positions in flight.
-        end: a per-request scope's first position too recent to share (``owners`` unused: pass
-            an empty array); -1 for a shared scope, where block ``p`` qualifies if
-            ``blocks[p] < limit`` (owner ``own``) or ``blocks[p] < full_by_owner[owners[p]]``.
+        end: a per-request scope's first position too recent to share (``owners``, ``blocks``,
+            ``own``, ``limit`` and ``full_by_owner`` are then not read); -1 for a shared scope,
+            where block ``p`` qualifies if ``blocks[p] < limit`` (owner ``own``) or
+            ``blocks[p] < full_by_owner[owners[p]]``.
         tokens: (>= n, T) int32 token rows; self_dot: their squared bag-of-words norms.
         table: int32 zeros longer than the largest token id (used as scratch, left zeroed).
         q_pos: the query block's position; cap: pool size kept (most similar steps, newest on

@@ -37,7 +37,7 @@ def test_sparse_similarities_equal_brute_force(steps, query):
                       min_size=1, max_size=12),
        query=st.dictionaries(st.integers(0, 40), st.integers(1, 60), min_size=1, max_size=12))
 def test_sparse_dot_products_are_exact_for_any_count(steps, query):
-    """Small counts read a posting repeatedly, large ones scale it: both give the exact integers."""
+    """Tokens counted once are read in one joined call, the others scaled: both give the exact integers."""
     index = SparseStepIndex()
     for i, bag in enumerate(steps):
         index.add_step(0, i, bag)
