@@ -161,9 +161,10 @@ def finish(partials: Stage2Partials) -> torch.Tensor:
 
 
 def finish_rows(metric: str, rows) -> list[float]:
-    """``finish`` of partial-sum rows given as lists on the host: the same float32 arithmetic in
-    numpy. The scheduler decides on a few hundred rows per step, where torch's fixed cost per op
-    would dominate."""
+    """``finish`` of partial-sum rows given as lists on the host: the same formulas in float32,
+    in numpy (within one ulp of ``finish``: numpy's sqrt is correctly rounded, torch's vectorized
+    CPU sqrt sometimes is not). The scheduler decides on a few hundred rows per step, where
+    torch's fixed cost per op would dominate."""
     width = 2 if metric == "euclidean" else 3
     if sum(map(len, rows)) != width * len(rows):
         raise ValueError(f"{metric} partial sums have {width} values per row")

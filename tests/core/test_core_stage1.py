@@ -245,6 +245,18 @@ def test_in_flight_blocks_are_not_candidates():
     assert [c.block_index for c in st1.candidates("r", 2, {"r": {1}})] == [0]
 
 
+def test_negative_token_ids_are_refused_and_large_ones_grow_the_count_table():
+    """The ranking's count table is indexed by token id: ids must be >= 0 (tokenizers never
+    make others), and an id past the table's end grows it."""
+    st1 = make_stage1()
+    st1.add_request("r", 0)
+    with pytest.raises(ValueError, match="token ids must be >= 0"):
+        st1.add_block("r", BlockDone(0, 0, (5, -1, 7, 7, 1, 2, 3, 4), {5: 1}, {5: 1}, None))
+    big = (70_000, 1, 2, 3, 4, 5, 6, 7)
+    st1.add_block("r", BlockDone(0, 0, big, {t: 1 for t in big}, {t: 1 for t in big}, None))
+    assert len(st1._table) > 70_000 and not st1._table.any()
+
+
 @settings(max_examples=60, deadline=None)
 @given(steps=st.lists(bags, min_size=1, max_size=8), growth=st.lists(bags, min_size=1, max_size=6),
        seed=st.integers(0, 1000))
