@@ -27,8 +27,9 @@ worker processes (or on the first direct ``parse_answer`` call).
 from evaluators.aime import compare_integer, parse_integer
 from evaluators.choice import extract_choice, normalize_choice, option_label
 from evaluators.compare import verify_parsed
-from evaluators.extract import extract_answer, extract_math_answer, gold_answer
-from evaluators.grade import KINDS, grade, grade_detailed, resolve_kind, warm_up
+from evaluators.extract import extract_math_answer, gold_answer
+from evaluators.grade import grade, grade_detailed, warm_up
+from evaluators.kinds import KINDS, extract_answer, resolve_kind
 from evaluators.parse import parse_answer, parseable
 from evaluators.result import GradeResult
 from evaluators.settings import PERCENT_MODES, CompareSettings, ExtractSettings, GradeSettings, PoolSettings

@@ -7,7 +7,7 @@ Gold: a lone letter (``C``, ``(c)``, ``\\text{C}``), a labelled option
 (``(B) 432``, ``B. 432``: the letter, with the text as a second chance), or
 the option's text alone (``432``, ``Paris``).
 
-Prediction letter, per region (see ``extract.answer_regions``), first hit wins:
+Prediction letter, per region (see ``regions.answer_regions``), first hit wins:
 
 1. the last ``\\boxed{...}`` holding a letter or a labelled option
    (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``);
@@ -30,7 +30,8 @@ import re
 from dataclasses import dataclass
 
 from evaluators.boxes import last_boxed
-from evaluators.extract import FOREIGN_ANSWER_WORDS, answer_regions, extract_math_answer
+from evaluators.extract import extract_math_answer
+from evaluators.regions import FOREIGN_ANSWER_WORDS, answer_regions
 from evaluators.settings import ExtractSettings
 
 MIN_CHOICES = 4

@@ -3,10 +3,8 @@
 math-verify's own extraction reads the whole text with priority regexes; long
 reasoning outputs need a policy of their own first. Policy, in order:
 
-1. Regions. Text after the last ``</think>`` is searched first; when it holds
-   no answer, the inside of the think block is searched. A response with
-   ``<think>`` but no ``</think>`` (generation cut off) is searched inside the
-   think block only. A response without think tags is one region.
+1. Regions (``regions.py``): after ``</think>`` first, then inside the
+   think block.
 2. Inside a region, the LAST ``\\boxed{...}`` or ``\\fbox{...}`` wins (models
    restate a corrected answer last), joined with the boxes right before it
    when only separators lie between (``boxes.py``), unless a "final answer
@@ -37,17 +35,11 @@ from __future__ import annotations
 import re
 
 from evaluators.boxes import BOX_COMMANDS, GOLD_JOINER, last_boxes
+from evaluators.regions import FOREIGN_ANSWER_WORDS, answer_regions, clean_answer, delimited, strip_delimiters
 from evaluators.settings import ExtractSettings
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 GSM8K_MARK = "####"
 
-# "Answer:" in the languages of multilingual suites (MGSM, MMMLU), and GSM8K's "####".
-FOREIGN_ANSWER_WORDS = (
-    r"Antwort|R[ée]ponse|Respuesta|Resposta|Risposta|Ответ|Відповідь|答案|回答|答|정답|Jawaban|Jibu|Svar|"
-    r"Antwoord|Odpowied[źz]|Cevap|Javob|उत्तर|উত্তর|الإجابة|إجابة|Đáp án|คำตอบ"
-)
 _PHRASE = re.compile(
     r"(?:final\s+answer|\banswer)(?:\s+is|\s+would\s+be|\s*:|\s*=)|答案是|####"
     rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
@@ -57,7 +49,6 @@ _PHRASE = re.compile(
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 # A phrase whose value is a sentence counts only this close to the region's end.
 PROSE_PHRASE_REACH = 300
-_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
 _NUMBER = re.compile(
@@ -72,81 +63,14 @@ _MATH_WORDS = frozenset({"or", "and", "pi", "inf", "infty", "sin", "cos", "tan",
 _TEXT_ONLY = re.compile(r"[^\W\d_][\w'\-]{0,40}(?: [^\W\d_][\w'\-]{0,40}){0,3}\.?")
 
 
-def answer_regions(response: str, settings: ExtractSettings = ExtractSettings()) -> list[str]:
-    """Split a response into the regions searched for an answer, best first.
-
-    Args:
-        response: the raw model output.
-        settings: extraction limits.
-
-    Returns:
-        One or two regions, each cut to its last ``max_region_chars``.
-    """
-    close = response.rfind(THINK_CLOSE)
-    if close >= 0:
-        opened = response.rfind(THINK_OPEN, 0, close)
-        think = response[opened + len(THINK_OPEN) if opened >= 0 else 0 : close]
-        regions = [response[close + len(THINK_CLOSE) :], think]
-    else:
-        opened = response.find(THINK_OPEN)
-        regions = [response[opened + len(THINK_OPEN) :] if opened >= 0 else response]
-    cap = settings.max_region_chars
-    return [r[-cap:] if len(r) > cap else r for r in regions]
-
-
-def strip_delimiters(text: str) -> str:
-    """``$x$``, ``$$x$$``, ``\\(x\\)``, ``\\[x\\]`` -> ``x`` (whole-text delimiters only).
-
-    Args:
-        text: an answer.
-
-    Returns:
-        The answer without its outer math delimiters and surrounding space.
-    """
-    text = text.strip()
-    for left, right in _DELIMITERS:
-        if len(text) > len(left) + len(right) and text.startswith(left) and text.endswith(right):
-            inner = text[len(left) : -len(right)]
-            if left != "$" or "$" not in inner.replace("\\$", ""):
-                return inner.strip()
-    return text
-
-
-def _delimited(value: str) -> str | None:
-    for left, right in _DELIMITERS:
-        if value.startswith(left):
-            close = value.find(right, len(left))
-            while close > 0 and right == "$" and value[close - 1] == "\\":
-                close = value.find(right, close + 1)  # "\$" is a dollar sign, not a delimiter
-            if close <= len(left):
-                return None
-            inner = value[len(left) : close]
-            # Inline math does not span lines (as in math-verify).
-            return None if left in ("$", "\\(") and "\n" in inner else inner
-    return None
-
-
 def _phrase_value(rest: str) -> str | None:
     rest = rest.lstrip(" \t*:：}").lstrip()  # "\\text{The answer is } 5"
-    inner = _delimited(rest)
+    inner = delimited(rest)
     if inner is None:
         line = rest.split("\n", 1)[0]
         end = _SENTENCE_END.search(line)
         inner = line[: end.start()] if end else line
     return clean_answer(inner)
-
-
-def clean_answer(value: str) -> str | None:
-    """Drop markdown emphasis, quotes and end punctuation around an answer.
-
-    Args:
-        value: an extracted answer.
-
-    Returns:
-        ``42`` for ``**42**.``; ``None`` when nothing is left.
-    """
-    value = value.strip().strip("*").strip().strip("\"“”").strip().rstrip(".,;。").strip()
-    return value or None
 
 
 def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool] | None:
@@ -291,26 +215,3 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
         if boxed:
             return boxed[1]
     return strip_delimiters(gold)
-
-
-def extract_answer(response: str, kind: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
-    """Extract the answer a response gives, for a benchmark kind.
-
-    Args:
-        response: the raw model output.
-        kind: ``"math"``, ``"aime"`` or ``"gpqa"``.
-        settings: extraction limits.
-
-    Returns:
-        The answer text (for ``gpqa`` a single letter), or ``None``.
-
-    Raises:
-        ValueError: for an unknown kind.
-    """
-    if kind in ("math", "aime"):
-        return extract_math_answer(response, settings)
-    if kind == "gpqa":
-        from evaluators.choice import extract_choice
-
-        return extract_choice(response, settings)
-    raise ValueError(f"unknown kind {kind!r} (expected math, aime or gpqa)")

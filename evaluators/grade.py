@@ -16,38 +16,16 @@ import time
 from evaluators.aime import compare_integer
 from evaluators.choice import extract_choice, extract_option_text, letters_for, parse_gold
 from evaluators.extract import extract_math_answer, gold_answer
+from evaluators.kinds import resolve_kind
 from evaluators.parse import parseable, prepare
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
 from evaluators.shortcuts import same_answer, text_verdict, time_verdict
 from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadline
 
-KINDS = ("math", "aime", "gpqa")
-# Names other suites use for the same three graders.
-KIND_ALIASES = {"integer": "aime", "choice": "gpqa", "multiple_choice": "gpqa", "mc": "gpqa"}
 NO_ANSWER = "no answer found"
 _TASK = "evaluators.tasks:compare_math"
 _PING = "evaluators.tasks:ping"
-
-
-def resolve_kind(kind: str) -> str:
-    """The grader kind a name stands for.
-
-    Args:
-        kind: ``math``, ``aime``, ``gpqa`` or an alias (``integer``,
-            ``choice``, ``multiple_choice``, ``mc``), any case.
-
-    Returns:
-        One of ``KINDS``.
-
-    Raises:
-        ValueError: for an unknown name.
-    """
-    name = str(kind).strip().lower()
-    name = KIND_ALIASES.get(name, name)
-    if name not in KINDS:
-        raise ValueError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS + tuple(KIND_ALIASES))})")
-    return name
 
 
 def _compare_math(gold: str, pred: str, settings: GradeSettings, started: float) -> tuple[bool, str]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluators.grade import KINDS, resolve_kind
+from evaluators.kinds import KINDS, resolve_kind
 
 SAMPLES = "samples.jsonl"
 CONFIG = "config.json"
