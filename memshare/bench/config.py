@@ -6,12 +6,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memshare.core.config import MemShareConfig
+from memshare.core.config import ALL_POLICIES, MemShareConfig
 from memshare.data import FieldMap
 from memshare.errors import UserError
 
-# The one list of policies a benchmark can run. ``vanilla`` is plain vLLM (no backend).
-ALL_POLICIES = ("vanilla", "dense", "random", "memshare")
 # Run order: memshare before random, which is matched to memshare's measured affected ratio.
 RUN_ORDER = ("vanilla", "dense", "memshare", "random")
 # Preset workloads for `memshare bench --suite NAME`.

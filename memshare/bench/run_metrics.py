@@ -68,7 +68,7 @@ class RunMetrics:
     bound_achieved: float | None = _m("of bound", "{:.0%}")
     ideal_gain_achieved: float | None = _m("of ideal", "{:.0%}")
     concurrency_gain_achieved: float | None = _m("achieved", "{:.0%}")
-    # free-running quality against dense (memshare.bench.metrics.quality_vs)
+    # free-running quality against dense (memshare.analysis.quality.quality_vs)
     loop_or_cap_share: float | None = _m("loop/cap", "{:.0%}")
     same_answer_as_dense: float | None = _m("=dense ans", "{:.0%}")
     mean_common_prefix: float | None = _m("prefix", "{:.0f}")

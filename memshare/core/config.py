@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 POLICIES = ("dense", "random", "memshare")
+# Every policy a benchmark or server can run: ``vanilla`` is plain vLLM (no backend loaded).
+ALL_POLICIES = ("vanilla", *POLICIES)
 # How a block's K/V are turned into the vectors Stage 2 compares.
 #   kv        : stored K (after RoPE) and V
 #   k         : stored K only

@@ -18,7 +18,7 @@ _SKIP = {"model", "kv_transfer_config", "seed"}
 
 def serve_policy(policy: str, **sharing: Any) -> MemShareConfig | None:
     """The backend settings of ``policy`` (None: plain vLLM, ``vanilla``)."""
-    from memshare.bench.config import ALL_POLICIES
+    from memshare.core.config import ALL_POLICIES
 
     if policy not in ALL_POLICIES:
         raise ValueError(f"unknown policy {policy!r}: use {', '.join(ALL_POLICIES)}")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.config import ALL_POLICIES
 from memshare.bench.run_metrics import RunMetrics
+from memshare.core.config import ALL_POLICIES
 from memshare.errors import UserError
 from memshare.experiments.runs import load_runs
 from memshare.results import read_json

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.metrics import accuracy, quality_vs, ratios
+from memshare.analysis.quality import quality_vs
+from memshare.bench.metrics import accuracy, ratios
 from memshare.errors import UserError
 from memshare.results import SCHEMA_VERSION, read_json, read_samples
 

@@ -8,7 +8,7 @@ A method's row at a budget summarizes its sample rows (one per prompt, ``measure
 * ``budget_met``: prompts whose peak stayed within the budget;
 * ``top1_agreement`` / ``kl``: teacher forcing, over every output position (``*_after``: the
   positions after the method first acted);
-* free running against the dense trace (``memshare.bench.quality_vs``): ``same_answer_as_dense``,
+* free running against the dense trace (``memshare.analysis.quality.quality_vs``): ``same_answer_as_dense``,
   ``mean_common_prefix``, ``identical_to_dense``, ``loop_or_cap``;
 * ``mean_output_tokens`` and ``output_growth`` (/ dense); ``accuracy`` (graded);
 * ``overhead_ms_per_token``: time spent choosing what to evict or share, per decoded token
@@ -35,7 +35,7 @@ PLOTTED = [("top1_agreement", "teacher-forced top-1 agreement with dense"),
 
 def method_row(method: str, budget: float | None, rows: list[dict[str, Any]], dense: list[dict[str, Any]]) -> dict[str, Any]:
     """One line of the comparison from a method's sample rows and the dense rows."""
-    from memshare.bench import quality_vs
+    from memshare.analysis.quality import quality_vs
 
     n = len(rows)
     tokens = sum(r["tf_tokens"] for r in rows)
@@ -71,7 +71,7 @@ def method_row(method: str, budget: float | None, rows: list[dict[str, Any]], de
 
 def dense_row(dense: list[dict[str, Any]]) -> dict[str, Any]:
     """The reference line: dense keeps everything and agrees with itself."""
-    from memshare.bench import quality_vs
+    from memshare.analysis.quality import quality_vs
 
     q = quality_vs(dense, dense)
     n = len(dense)
