@@ -2,11 +2,18 @@
 
 Policy: from the extracted answer, remove math delimiters, spacing commands,
 ``\\text``-like groups that hold no digit (``10\\text{ cm}``), unit and other
-words (``34 apples``), a leading ``n =`` and thousands separators. What is
-left must be an integer, optionally signed, with leading zeros allowed
-(``025`` is 25) and an all-zero decimal part allowed (``70.0``). Anything
-else (``70.5``, ``\\frac{10}{2}``) grades incorrect. No sympy is involved, so
-these verdicts are instant.
+words (``34 apples``), what precedes the last ``=`` or ``\\approx`` (``n = 34``,
+``x \\approx 11``) and thousands separators. What is left must be an
+integer, optionally signed, with leading zeros allowed (``025`` is 25) and an
+all-zero decimal part allowed (``70.0``). These verdicts need no sympy and are
+instant.
+
+Anything else that holds a digit is an expression (``5+7``, ``\\frac{10}{2}``,
+``\\sqrt{36}``, ``2**3``): ``integer_expression`` gives the text that
+``grade`` evaluates in a worker, through math-verify's LaTeX parser (never
+Python ``eval``), and the answer counts when its value is exactly the gold
+integer (``compare.integer_value``). ``70.5`` and ``\\frac{7}{2}`` are no
+integers and grade incorrect.
 """
 
 from __future__ import annotations
@@ -21,12 +28,19 @@ _SEPARATING = re.compile(r"\\quad|\\qquad|\\ ")
 _WORDS = re.compile(r"[^\W\d_]+(?:\s*\^\s*\d)?")
 _INTEGER = re.compile(r"([+-]?)0*(\d{1,30})(?:\.0+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
+# The value sits right of the last relation: "n = 34", "x \\approx 11".
+_RELATION = re.compile(r"=|\\approx|\\simeq|≈")
+_DELIMITERS = re.compile(r"\\?\$|\\[()\[\]]")
+
+
+def _right_side(text: str) -> str:
+    ends = [match.end() for match in _RELATION.finditer(text)]
+    return text[ends[-1] :] if ends else text
 
 
 def _clean(text: str) -> str:
     text = _WRAPPER.sub(lambda m: m.group(1) if any(c.isdigit() for c in m.group(1)) else " ", text)
-    text = _SEPARATING.sub(" ", _JOINING.sub("", text))
-    text = text[text.rfind("=") + 1 :]  # "n = 34" -> " 34"
+    text = _right_side(_SEPARATING.sub(" ", _JOINING.sub("", text)))
     text = _WORDS.sub(" ", text)
     text = _THOUSANDS.sub("", text)
     tokens = text.strip().rstrip(".").split()
@@ -48,6 +62,20 @@ def parse_integer(text: str) -> int | None:
         return None
     sign = -1 if match.group(1) == "-" else 1
     return sign * int(match.group(2))
+
+
+def integer_expression(text: str) -> str | None:
+    """The expression an integer answer may be, to evaluate (``x = 5+7`` -> ``5+7``).
+
+    Args:
+        text: an extracted answer that ``parse_integer`` refused.
+
+    Returns:
+        The text right of its last ``=`` or ``\\approx``, math delimiters
+        removed, or ``None`` when it holds no digit (nothing to evaluate).
+    """
+    expression = _right_side(_DELIMITERS.sub(" ", str(text))).strip()
+    return expression if any(ch.isdigit() for ch in expression) else None
 
 
 def compare_integer(gold: str, pred: str) -> tuple[bool, str]:

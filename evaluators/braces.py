@@ -43,6 +43,41 @@ def group_end(text: str, start: int, limit: int) -> int | None:
     return None
 
 
+def dollar_end(text: str, start: int, limit: int) -> int | None:
+    """Find the ``$`` that ends the math holding an unclosed ``{`` at ``text[start]``.
+
+    ``$\\boxed{42$`` closes its math before its box: the ``$`` ends the
+    group too.
+
+    Args:
+        text: the text to scan.
+        start: index of an opening ``{`` whose ``}`` is missing.
+        limit: give up after scanning this many characters.
+
+    Returns:
+        The index of the first unescaped ``$`` reached before the group
+        closes, or ``None`` (no ``$``, or the group does close first).
+    """
+    depth = 0
+    stop = min(len(text), start + limit + 1)
+    i = start
+    while i < stop:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return None
+        elif ch == "$":
+            return i
+        i += 1
+    return None
+
+
 def command_argument(text: str, pos: int, limit: int) -> str | None:
     """Read the argument of a TeX command whose name ends just before ``pos``.
 

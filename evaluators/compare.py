@@ -10,6 +10,8 @@ Gold comes first (``verify`` is not symmetric). What we add around the library:
 * a symbol ``i`` is the imaginary unit (math-verify decides per string
   whether ``i`` is complex, so ``1+2i`` and ``(1+i)^2+1`` would differ);
 * a column or row vector equals the tuple of its entries;
+* an equation reads with its unknown on the left (``2 = x`` is ``x = 2``),
+  so that math-verify takes it as an assignment and unwraps it;
 * division by zero (``zoo``, ``nan``) is never equal to anything.
 
 Runs inside a pool worker: the caller's deadline bounds it.
@@ -62,10 +64,25 @@ def _i_symbols(expr: Any) -> dict:
 
 
 def _imaginary(expr: Any) -> Any:
+    sp = _sympy()
     try:
+        if isinstance(expr, sp.Eq):
+            # NOTE: per side, unevaluated: Eq(exp(I*pi), -1) would become True.
+            return sp.Eq(_imaginary(expr.lhs), _imaginary(expr.rhs), evaluate=False)
         return expr.xreplace(_i_symbols(expr))
     except Exception:
         return expr
+
+
+def _oriented(expr: Any) -> Any:
+    """``Eq(x, 2)`` for ``Eq(2, x)``: a constant left side moves right."""
+    sp = _sympy()
+    try:
+        if isinstance(expr, sp.Eq) and not expr.lhs.free_symbols and expr.rhs.free_symbols:
+            return sp.Eq(expr.rhs, expr.lhs, evaluate=False)
+    except Exception:  # sides without free_symbols (sets, matrices) stay as written
+        pass
+    return expr
 
 
 def _vector_as_tuple(expr: Any) -> Any:
@@ -118,6 +135,7 @@ def _equal(gold: Any, pred: Any, settings: CompareSettings) -> bool:
     if _i_symbols(gold) or _i_symbols(pred):
         gold, pred = _imaginary(gold), _imaginary(pred)
     gold, pred = _vector_as_tuple(gold), _vector_as_tuple(pred)
+    gold, pred = _oriented(gold), _oriented(pred)
     a, b = _as_number(gold), _as_number(pred)
     if a is not None and b is not None and (isinstance(a, sp.Float) or isinstance(b, sp.Float)):
         return _numbers_equal(a, b, settings)
@@ -152,3 +170,37 @@ def verify_parsed(gold: tuple, pred: tuple, settings: CompareSettings = CompareS
         if _equal(g, p, settings):
             return True, "match: math-verify"
     return False, "mismatch"
+
+
+def integer_value(parsed: tuple, settings: CompareSettings = CompareSettings()) -> int | None:
+    """The integer a parsed expression equals exactly (``\\sqrt{36}`` -> 6), if any.
+
+    The nearest integer of a 30-digit evaluation is a candidate only; it
+    counts when math-verify's ``verify`` confirms it equals the expression,
+    so ``\\log_2 8`` is 3 and ``10.98`` or ``\\frac{7}{2}`` are no integer.
+
+    Args:
+        parsed: a ``parse_answer`` result.
+        settings: comparison settings (for ``verify``).
+
+    Returns:
+        The integer, or ``None`` for a non-integer, a symbolic expression, a
+        set or relation, or an undefined value.
+    """
+    sp = _sympy()
+    if not parsed or not isinstance(parsed[0], sp.Expr) or _undefined(parsed[0]):
+        return None
+    expr = parsed[0]
+    if expr.free_symbols:
+        return None
+    if expr.is_Integer:
+        return int(expr)
+    if isinstance(expr, sp.Float):
+        return int(expr) if expr == int(expr) else None
+    approx = expr.evalf(30)
+    if not approx.is_real:
+        return None
+    nearest = sp.Integer(int(sp.floor(approx + sp.Rational(1, 2))))
+    if abs(approx - nearest) > sp.Float("1e-20") * max(1, abs(nearest)):
+        return None
+    return int(nearest) if _library_verify(nearest, expr, settings) else None

@@ -51,9 +51,11 @@ _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 PROSE_PHRASE_REACH = 300
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
+_PERCENT = r"(?:\s*\\?%|\s+(?:percent(?:age)?|per\s?cent|pct)(?![A-Za-z]))?"
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,(?:\d{2}|\d{4,})(?![\d,])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*%)?"
-    r"|(?<![A-Za-z0-9_.])-?\.\d+(?:\s*%)?"
+    r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,(?:\d{2}|\d{4,})(?![\d,])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?"
+    rf"{_PERCENT}|(?<![A-Za-z0-9_.])-?\.\d+{_PERCENT}",
+    re.IGNORECASE,
 )
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _TEXT_GROUP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{[^{}]*\}")

@@ -3,8 +3,8 @@
 What runs where: extraction and the string-level verdicts (``shortcuts.py``,
 the integer and choice rules) run in the calling thread: linear scans of
 capped text, microseconds to a few milliseconds even for a 1 MB response.
-Only math answers that need parsing go to a worker process (math-verify and
-sympy), under the deadline of ``GradeSettings.timeout_s``. The pool's
+Only math answers that need parsing, and integer answers written as an
+expression, go to a worker process (math-verify and sympy), under the deadline of ``GradeSettings.timeout_s``. The pool's
 one-time start-up (``PoolSettings.start_timeout_s``) is not counted against
 the first answer's deadline.
 """
@@ -12,8 +12,9 @@ the first answer's deadline.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from evaluators.aime import compare_integer
+from evaluators.aime import compare_integer, integer_expression, parse_integer
 from evaluators.choice import extract_choice, extract_option_text, letters_for, parse_gold
 from evaluators.extract import extract_math_answer, gold_answer
 from evaluators.kinds import resolve_kind
@@ -25,6 +26,7 @@ from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadl
 
 NO_ANSWER = "no answer found"
 _TASK = "evaluators.tasks:compare_math"
+_INTEGER_TASK = "evaluators.tasks:evaluate_integer"
 _PING = "evaluators.tasks:ping"
 
 
@@ -39,15 +41,36 @@ def _compare_math(gold: str, pred: str, settings: GradeSettings, started: float)
         # Too long, too deep for the recursive parser, or a numeral sympy
         # would spend the whole deadline on: not worth a worker.
         return False, "mismatch (prediction too large to parse or evaluate)"
+    ran, verdict = _in_worker(_TASK, (gold, pred, settings.compare), settings, started)
+    return verdict if ran else (False, verdict)
+
+
+def _in_worker(target: str, args: tuple, settings: GradeSettings, started: float) -> tuple[bool, Any]:
+    """``(True, result)`` of a task run within the answer's deadline, else ``(False, reason)``."""
     # NOTE: the pool's one-time start-up is not this answer's work.
     start_up = get_pool(settings.pool).ensure_started(_PING, settings.pool.start_timeout_s)
     remaining = settings.timeout_s - (time.monotonic() - started - start_up)
     try:
-        return run_with_deadline(_TASK, (gold, pred, settings.compare), remaining, settings.pool)
+        return True, run_with_deadline(target, args, remaining, settings.pool)
     except TaskTimeout:
         return False, f"timeout after {settings.timeout_s}s"
     except TaskFailed as exc:
         return False, f"error: {exc}"
+
+
+def _grade_integer(gold: str, pred: str, settings: GradeSettings, started: float) -> GradeResult:
+    correct, reason = compare_integer(gold, pred)
+    # An answer that is no integer as written may be an expression of one (5+7, \\sqrt{36}).
+    expression = integer_expression(pred) if reason.startswith("not an integer") else None
+    if expression is None or not parseable(prepare(expression), settings.compare):
+        return GradeResult(correct, pred, reason)
+    ran, value = _in_worker(_INTEGER_TASK, (expression, settings.compare), settings, started)
+    if not ran:
+        return GradeResult(False, pred, value)
+    if value is None:
+        return GradeResult(False, pred, reason)
+    correct = value == parse_integer(gold)
+    return GradeResult(correct, pred, "match: integer (evaluated)" if correct else "mismatch")
 
 
 def _grade_choice(response: str, gold: str, settings: GradeSettings, started: float) -> GradeResult:
@@ -100,8 +123,7 @@ def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings 
     if pred is None:
         return GradeResult(False, None, NO_ANSWER)
     if kind == "aime":
-        correct, reason = compare_integer(gold, pred)
-        return GradeResult(correct, pred, reason)
+        return _grade_integer(gold, pred, settings, started)
     correct, reason = _compare_math(gold, pred, settings, started)
     return GradeResult(correct, pred, reason)
 

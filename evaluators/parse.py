@@ -7,9 +7,10 @@ LaTeX extraction runs: its plain-expression extraction calls sympy's
 ``parse_expr``, which evaluates Python code, and model text never reaches it.
 
 Before that, ``prepare`` makes a few textual repairs math-verify lacks:
-Unicode symbols (``°``, ``π``, ``√``, ``−``), a bare ``pi`` or ``inf``,
-scientific notation (``6.02e23``), a decimal comma and a unit word after a
-number (``15 cm^2``).
+Unicode symbols (``°``, ``π``, ``√``, ``−``), Python notation (``2**(1/4)``,
+``notation.py``), percent in words (``10 percent`` is ``10\\%``), a bare
+``pi`` or ``inf``, scientific notation (``6.02e23``), a decimal comma and a
+unit word after a number (``15 cm^2``).
 
 ``parseable`` is the cheap gate run in the calling thread: answers too long,
 too deeply nested or holding a numeral too large to evaluate never reach a
@@ -25,6 +26,7 @@ from typing import Any
 
 from evaluators.braces import nesting_depth
 from evaluators.guard import too_large
+from evaluators.notation import plain_to_latex
 from evaluators.settings import CompareSettings
 
 _UNICODE = (
@@ -48,6 +50,12 @@ _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{)")
 _DECIMAL_COMMA = re.compile(r"(-?(?:0|\d+(?=,(?:\d{2}|\d{4,})$))),(\d+)")
 _SCIENTIFIC = re.compile(r"(?<![A-Za-z\\\d.^_])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![A-Za-z\d])")
 _BARE_WORDS = re.compile(r"(?<![\\A-Za-z])(pi|inf|infinity)(?![A-Za-z])")
+# "10 percent", "10\\text{ percent}", "10 pct": the sign in words, so the percent setting applies.
+_PERCENT_WORD = re.compile(
+    r"(\d)(?:\s|\\[ ,;:!]|~){0,4}(?:\\(?:text|mbox|mathrm)\s*\{\s*(?:percent(?:age)?|per\s?cent|pct)\.?\s*\}"
+    r"|(?:percent(?:age)?|per\s?cent|pct)(?![A-Za-z])\.?)",
+    re.IGNORECASE,
+)
 _NUMBER_WITH_UNIT = re.compile(
     r"(?P<number>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*(?P<unit>[A-Za-z]{2,}(?: [A-Za-z]{2,})?)(?:\s*\^\s*\{?[23]\}?)?\.?"
 )
@@ -60,11 +68,13 @@ def prepare(text: str) -> str:
         text: an extracted answer or a gold answer.
 
     Returns:
-        The answer with Unicode math, bare ``pi``/``inf``, a decimal comma
-        (``1000,99``) and a trailing unit word rewritten (``15 cm^2`` -> ``15``).
+        The answer with Unicode math, Python notation (``2**(1/4)``), percent
+        in words, bare ``pi``/``inf``, a decimal comma (``1000,99``) and a
+        trailing unit word rewritten (``15 cm^2`` -> ``15``).
     """
     for old, new in _UNICODE:
         text = text.replace(old, new)
+    text = plain_to_latex(_PERCENT_WORD.sub(r"\1\\%", text))
     text = _SQRT.sub(lambda m: "\\sqrt{" + m.group(1) + ("}" if m.group(1) != "{" else ""), text)
     text = _SCIENTIFIC.sub(r"\1 \\times 10^{\2}", text)
     text = _BARE_WORDS.sub(lambda m: "\\pi " if m.group(1) == "pi" else "\\infty ", text)

@@ -9,11 +9,13 @@ letters) read the same regions, so the policy lives here once:
   searched inside the think block only;
 * a response without think tags is one region.
 
-Each region is cut to its last ``max_region_chars``.
+Each region is cut to its last ``max_region_chars``, and a box command glued
+to a word (``\\beginboxed{5}``) reads as ``\\boxed``.
 """
 
 from __future__ import annotations
 
+from evaluators.boxes import repair_boxes
 from evaluators.settings import ExtractSettings
 
 THINK_OPEN = "<think>"
@@ -46,7 +48,7 @@ def answer_regions(response: str, settings: ExtractSettings = ExtractSettings())
         opened = response.find(THINK_OPEN)
         regions = [response[opened + len(THINK_OPEN) :] if opened >= 0 else response]
     cap = settings.max_region_chars
-    return [r[-cap:] if len(r) > cap else r for r in regions]
+    return [repair_boxes(r[-cap:] if len(r) > cap else r) for r in regions]
 
 
 def strip_delimiters(text: str) -> str:
@@ -98,5 +100,6 @@ def clean_answer(value: str) -> str | None:
     Returns:
         ``42`` for ``**42**.``; ``None`` when nothing is left.
     """
-    value = value.strip().strip("*").strip().strip("\"“”").strip().rstrip(".,;。").strip()
-    return value or None
+    # A trailing backslash (a cut-off ``\\`` or a stray key) ends no answer.
+    value = value.strip().rstrip("\\").strip("*").strip().strip("\"“”").strip().rstrip(".,;。").strip()
+    return value.rstrip("\\").rstrip() or None

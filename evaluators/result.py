@@ -13,7 +13,8 @@ class GradeResult:
         correct: the verdict.
         extracted: the answer found in the response (``None`` when none was).
         reason: why: ``match: <method>`` (``string``, ``time``, ``text``,
-            ``math-verify``, ``integer``, ``choice``, ``option text, ...``),
+            ``math-verify``, ``integer``, ``integer (evaluated)``,
+            ``choice``, ``option text, ...``),
             ``mismatch`` (with what could not be parsed, if anything),
             ``no answer found``, ``not an integer: ...``,
             ``timeout after 5.0s``, ``invalid gold: ...`` or ``error: ...``.

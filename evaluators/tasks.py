@@ -7,7 +7,7 @@ starts with warm grammar caches instead of paying ~0.5 s on its first task.
 
 from __future__ import annotations
 
-from evaluators.compare import verify_parsed
+from evaluators.compare import integer_value, verify_parsed
 from evaluators.parse import clear_cache, parse_answer
 from evaluators.settings import CompareSettings
 
@@ -24,6 +24,19 @@ def compare_math(gold: str, pred: str, settings: CompareSettings) -> tuple[bool,
         ``(correct, reason)`` as from ``compare.verify_parsed``.
     """
     return verify_parsed(parse_answer(gold), parse_answer(pred), settings)
+
+
+def evaluate_integer(text: str, settings: CompareSettings) -> int | None:
+    """The integer an expression answer equals (the integer rule's unit of work).
+
+    Args:
+        text: the expression's LaTeX (``\\frac{10}{2}``, ``2**3``).
+        settings: comparison settings.
+
+    Returns:
+        The integer, or ``None`` as from ``compare.integer_value``.
+    """
+    return integer_value(parse_answer(text), settings)
 
 
 def ping() -> str:
@@ -49,6 +62,7 @@ def _warm_up() -> None:
     settings = CompareSettings()
     for gold, pred in samples:
         compare_math(gold, pred, settings)
+    evaluate_integer("\\sqrt{36}", settings)
     # Keep the grammar caches, drop the cached answers.
     clear_cache()
 

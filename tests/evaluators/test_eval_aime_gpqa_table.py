@@ -30,7 +30,9 @@ AIME_RANGE_AND_FORM = [
     ("70", "\\boxed{70.5}", False),
     # An all-zero decimal part states the integer.
     ("70", "\\boxed{70.0}", True),
-    ("5", "\\boxed{\\frac{10}{2}}", False),
+    # An expression that equals the gold integer counts (issue 22); a non-integer does not.
+    ("5", "\\boxed{\\frac{10}{2}}", True),
+    ("5", "\\boxed{\\frac{11}{2}}", False),
     ("80", "\\boxed{\\text{80}}", True),
     ("33", "$\\boxed{33}$", True),
     # Integers outside 0-999 compare as integers too (other integer suites).
@@ -101,7 +103,8 @@ def test_aime_int_gold_and_reasons():
     assert grade_detailed("\\boxed{70}", 70, "aime").reason == "match: integer"
     assert grade_detailed("\\boxed{71}", "70", "aime").reason == "mismatch"
     assert "invalid gold" in grade_detailed("\\boxed{5}", "x", "aime").reason
-    assert "not an integer" in grade_detailed("\\boxed{\\frac{10}{2}}", "5", "aime").reason
+    assert "not an integer" in grade_detailed("\\boxed{\\frac{11}{2}}", "5", "aime").reason
+    assert grade_detailed("\\boxed{\\frac{10}{2}}", "5", "aime").reason == "match: integer (evaluated)"
 
 
 def test_gpqa_reasons():
