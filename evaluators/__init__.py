@@ -4,16 +4,17 @@ Built on Hugging Face's ``math-verify`` (parsing and equivalence), with thin
 layers for what the library lacks. ``grade(response, gold, kind)`` is the
 entry point; the pieces it is built from are usable alone:
 
-* extract: ``extract_math_answer`` / ``gold_answer`` (``extract.py``,
-  ``boxes.py``), ``extract_choice`` (``choice.py``): the final answer of a
-  long reasoning output (after ``</think>``, the last box, answer phrases, a
-  bare final expression) and the final answer of a worked gold (``#### 18``);
+* extract: ``extract_math_answer`` / ``gold_answer`` (``regions.py``,
+  ``extract.py``, ``boxes.py``), ``extract_choice`` (``choice.py``,
+  ``options.py``): the final answer of a long reasoning output (after
+  ``</think>``, the last box, answer phrases, a bare final expression) and
+  the final answer of a worked gold (``#### 18``);
 * parse: ``parse_answer`` (``parse.py``): math-verify's LaTeX parser, never
   sympy's ``parse_expr``/``eval`` on model text;
 * compare: ``verify_parsed`` (``compare.py``): math-verify's ``verify``, gold
   first, with our percent, decimal, ``i`` and vector conventions; the
-  string-level rules in ``shortcuts.py`` (times of day, word answers) and
-  the integer rule (``aime.py``);
+  string-level rules in ``shortcuts.py`` (times of day, word answers),
+  several solutions (``solutions.py``) and the integer rule (``aime.py``);
 * ``WorkerPool`` / ``run_with_deadline``: deadline-bounded execution that
   works from any thread (``timeout.py``); math-verify's own timeout uses
   ``signal.alarm``, which only works in the main thread;
@@ -25,11 +26,12 @@ worker processes (or on the first direct ``parse_answer`` call).
 """
 
 from evaluators.aime import compare_integer, parse_integer
-from evaluators.choice import extract_choice, normalize_choice, option_label
+from evaluators.choice import extract_choice
 from evaluators.compare import verify_parsed
 from evaluators.extract import extract_math_answer, gold_answer
 from evaluators.grade import grade, grade_detailed, warm_up
 from evaluators.kinds import KINDS, extract_answer, resolve_kind
+from evaluators.options import normalize_choice, option_label
 from evaluators.parse import parse_answer, parseable
 from evaluators.result import GradeResult
 from evaluators.settings import PERCENT_MODES, CompareSettings, ExtractSettings, GradeSettings, PoolSettings

@@ -34,13 +34,19 @@ _DELIMITERS = re.compile(r"\\?\$|\\[()\[\]]")
 
 
 def _right_side(text: str) -> str:
-    ends = [match.end() for match in _RELATION.finditer(text)]
+    """What follows the last ``=`` or ``\\approx`` outside braces (not the ``n=1`` of a ``\\sum_{n=1}``)."""
+    depth = 0
+    outside = []
+    for ch in text:
+        depth += (ch == "{") - (ch == "}")
+        outside.append(depth <= 0)
+    ends = [match.end() for match in _RELATION.finditer(text) if outside[match.start()]]
     return text[ends[-1] :] if ends else text
 
 
 def _clean(text: str) -> str:
     text = _WRAPPER.sub(lambda m: m.group(1) if any(c.isdigit() for c in m.group(1)) else " ", text)
-    text = _right_side(_SEPARATING.sub(" ", _JOINING.sub("", text)))
+    text = _SEPARATING.sub(" ", _JOINING.sub("", _right_side(text)))
     text = _WORDS.sub(" ", text)
     text = _THOUSANDS.sub("", text)
     tokens = text.strip().rstrip(".").split()

@@ -1,140 +1,89 @@
-"""Multiple-choice answers (GPQA and the like): a letter, or the option's text.
+"""The letter a multiple-choice response (GPQA and the like) chooses.
 
 math-verify's ``StringExtractionConfig`` reads any capital letter of the
 text; a reasoning output names every option, so we keep our own policy.
-
-Gold: a lone letter (``C``, ``(c)``, ``\\text{C}``), a labelled option
-(``(B) 432``, ``B. 432``: the letter, with the text as a second chance), or
-the option's text alone (``432``, ``Paris``).
+Golds and option labels are read in ``options.py``.
 
 Prediction letter, per region (see ``regions.answer_regions``), first hit wins:
 
 1. the last ``\\boxed{...}`` holding a letter or a labelled option
-   (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``);
-2. the last phrase "answer is / answer: / option is / choice is" followed,
-   within a few words, by a capital letter that is not negated (``Answer:
-   "C"``, ``The answer is for sure D, it can't be A or B``);
-3. "I choose / pick / select / go with C", "C is correct / the best";
+   (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``,
+   ``\\boxed{\\mathrm{(D)}\\ 12}``, ``\\boxed{C Cecile}``);
+2. the last phrase "answer is / answer: / option is / choice is", or one in
+   another language ("la bonne réponse est", "答案是", "故选："), followed
+   within a few words by a capital letter that is not negated (``Answer:
+   "C"``, ``The answer is for sure D, it can't be A or B``, ``the answer is
+   C, not A``);
+3. "I choose / pick / select / go with C", "C is correct / the best", a
+   conclusion "Therefore B." (the latest of these);
 4. the last bold letter ``**C**`` / ``**(C)**``;
 5. a last non-empty line that is only a letter, e.g. ``(C)``;
-6. a response that opens with a label (``B) 42 kelvin because ...``).
+6. a response that opens with a label (``B) 42 kelvin because ...``), or is
+   one short line ``C Cecile``.
 
-Valid letters run from A to the gold's letter, at least A-D, so that the
-pronoun "I" is not read as choice I of a four-option question. A ``(C)`` in
-the middle of the text is never taken: responses often restate every option.
+A letter is a capital standing alone: not inside a word or an id (``Cecile``,
+``B12``, ``A-1``). An answer that names two letters (``\\boxed{A, B}``, "the
+answer is A or B") chooses none, and the search stops there. Valid letters
+run from A to the gold's letter, at least A-D, so that the pronoun "I" is not
+read as choice I of a four-option question. A ``(C)`` in the middle of the
+text is never taken: responses often restate every option.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from evaluators.boxes import last_boxed
 from evaluators.extract import extract_math_answer
+from evaluators.options import LETTER_LIST, MIN_CHOICES, clean_option, normalize_choice, option_label
 from evaluators.regions import FOREIGN_ANSWER_WORDS, answer_regions
 from evaluators.settings import ExtractSettings
 
-MIN_CHOICES = 4
-
-_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{")
-_LABEL = re.compile(r"\(([A-Za-z])\)\s*[.:]?\s*(.*)|([A-Z])\s*[.:)]\s*(.*)", re.DOTALL)
-_LONE = re.compile(r"\(?([A-Za-z])\)?\.?")
+# "la bonne réponse est C", "答案是C", "故选C": answer phrases without a colon.
+_FOREIGN_ANSWER_IS = (
+    r"r[ée]ponse\s+(?:correcte\s+)?est|respuesta\s+(?:correcta\s+)?es|antwort\s+(?:ist|lautet)"
+    r"|resposta\s+(?:correta\s+)?é|risposta\s+(?:corretta\s+)?è|答案(?:是|为|為|选|選)|故选|应选"
+)
 _PHRASE = re.compile(
-    rf"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
+    rf"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|{_FOREIGN_ANSWER_IS}"
+    rf"|(?:{FOREIGN_ANSWER_WORDS}|故选|应选)\s*[:：]",
     re.IGNORECASE,
 )
-# Full-width letters (Ｃ) as Chinese and Japanese outputs write them.
-_FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)})
+# Full-width letters and brackets (Ｃ, （C）) as Chinese and Japanese outputs write them.
+_FULL_WIDTH = str.maketrans({**{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}, "（": "(", "）": ")"})
+# Neither a letter, a digit, "_", "-" nor "'" may touch a choice letter: "Cecile", "B12", "A-1", "A's".
+_ALONE = r"(?![A-Za-z0-9_'\-])"
 # "I choose B", "go with (C)": the letter right after the verb, not "choose D to be the midpoint".
 _CHOOSE = re.compile(
-    r"\b(?i:choose|chose|pick|select|go\s+with)\s+(?i:option\s+|answer\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z'])(?!\s+to\b)"
+    rf"\b(?i:choose|chose|pick|select|go\s+with)\s+(?i:option\s+|answer\s+|choice\s+)?\(?([A-Z])\)?{_ALONE}(?!\s+to\b)"
 )
-_IS_CORRECT = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
+_IS_CORRECT = re.compile(r"(?<![A-Za-z0-9_\-])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
+# "Therefore B.", "Thus, the answer: (C).": a conclusion that ends on the letter.
+_CONCLUSION = re.compile(
+    r"(?:\b(?i:therefore|thus|hence|so|consequently|donc|also)|因此|所以|故)[,:，]?\s*"
+    r"(?i:(?:the\s+)?(?:correct\s+|right\s+|best\s+|final\s+)?(?:answer|option|choice)\s+(?:is\s+)?|option\s+|choice\s+)?"
+    rf"\(?([A-Z])\)?{_ALONE}(?=\s*(?:[.!;。\n]|$))"
+)
 _LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
 # A capital letter alone, or a lower-case one in parentheses: "(b)".
-_CAPITAL = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z'])|\(([a-z])\)")
+_CAPITAL = re.compile(rf"(?<![A-Za-z0-9_\-])([A-Z]){_ALONE}|\(([a-z])\)")
+# A second letter joined to the first: "A or B", "A, B", "(A) and (C)"; not "C, not A", "D, it can't be".
+_COORDINATED = re.compile(
+    r"\)?\s*(?:,|/|&|\band/or\b|\band\b|\bor\b)\s*(?:option\s+|choice\s+)?\(?([A-Z])\)?"
+    rf"{_ALONE}(?!\s+(?!and\b|or\b|are\b)[a-z])"
+)
 _NEGATION = re.compile(r"(?:\bnot|n't\s+be|\bnor)\s*[\"'(*]*$", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*\s*\(?([A-Z])\)?\s*\*\*")
 _PHRASE_REACH = 60
-
-
-@dataclass(frozen=True)
-class ChoiceGold:
-    """What a multiple-choice gold names.
-
-    Attributes:
-        letter: the option letter, when the gold gives one.
-        text: the option's text, when the gold gives one.
-    """
-
-    letter: str | None
-    text: str | None
-
-
-def _clean(value: str) -> str:
-    value = _WRAPPERS.sub("", value)
-    for ch in "${}*\"'`":
-        value = value.replace(ch, "")
-    return value.replace("\\(", "").replace("\\)", "").strip()
-
-
-def normalize_choice(value: str, letters: str = "ABCDEFGHIJ") -> str | None:
-    """The letter a whole value stands for (``"(c)"``, ``"\\text{C}"``, ``"C."``).
-
-    Args:
-        value: a gold label or boxed content.
-        letters: the valid letters.
-
-    Returns:
-        The upper-case letter, or ``None`` when the value is not a lone valid letter.
-    """
-    match = _LONE.fullmatch(_clean(value))
-    if match and match.group(1).upper() in letters:
-        return match.group(1).upper()
-    return None
-
-
-def option_label(value: str, letters: str = "ABCDEFGHIJ") -> tuple[str, str] | None:
-    """Split a labelled option (``(B) 432``, ``B. 432``) into letter and text.
-
-    Args:
-        value: a gold label or boxed content.
-        letters: the valid letters.
-
-    Returns:
-        ``(letter, text)``, or ``None`` when the value does not start with a
-        label.
-    """
-    match = _LABEL.fullmatch(_clean(value))
-    if not match:
-        return None
-    letter = (match.group(1) or match.group(3)).upper()
-    text = (match.group(2) if match.group(1) else match.group(4)).strip()
-    if letter not in letters or not text:
-        return None
-    return letter, text
-
-
-def parse_gold(gold: str, letters: str = "ABCDEFGHIJ") -> ChoiceGold:
-    """Read a multiple-choice gold.
-
-    Args:
-        gold: the gold label.
-        letters: the valid letters.
-
-    Returns:
-        The letter and/or option text it names.
-    """
-    letter = normalize_choice(gold, letters)
-    if letter:
-        return ChoiceGold(letter, None)
-    labelled = option_label(gold, letters)
-    if labelled:
-        return ChoiceGold(*labelled)
-    return ChoiceGold(None, gold.strip() or None)
+# A one-line response this short may be a label and the option's text: "C Cecile".
+_SHORT_LINE = 100
+# Returned by the rules when the response names several letters: no choice, stop searching.
+_SEVERAL = "several"
 
 
 def _boxed_letter(boxed: str, letters: str) -> str | None:
+    if LETTER_LIST.fullmatch(clean_option(boxed)):
+        return _SEVERAL
     letter = normalize_choice(boxed, letters)
     if letter:
         return letter
@@ -148,7 +97,29 @@ def _phrase_letter(window: str, letters: str) -> str | None:
         for found in _CAPITAL.finditer(reach):
             letter = (found.group(1) or found.group(2)).upper()
             if letter in letters and not _NEGATION.search(reach[: found.start()]):
-                return letter
+                other = _COORDINATED.match(reach, found.end())
+                return _SEVERAL if other and other.group(1) != letter else letter
+    return None
+
+
+def _stated_letter(window: str, letters: str) -> str | None:
+    stated = [
+        (m.end(), m.group(1))
+        for pattern in (_CHOOSE, _IS_CORRECT, _CONCLUSION)
+        for m in pattern.finditer(window)
+        if m.group(1) in letters
+    ]
+    return max(stated)[1] if stated else None
+
+
+def _opening_label(region: str, letters: str) -> str | None:
+    leading = _LEADING_LABEL.match(region)
+    if leading and leading.group(1) in letters:
+        return leading.group(1)
+    line = region.strip()
+    if len(line) <= _SHORT_LINE and "\n" not in line:
+        labelled = option_label(line, letters)
+        return labelled[0] if labelled else None
     return None
 
 
@@ -159,26 +130,21 @@ def _region_choice(region: str, letters: str, settings: ExtractSettings) -> str 
         if letter:
             return letter
     window = region[-settings.phrase_window_chars :]
-    letter = _phrase_letter(window, letters)
+    letter = _phrase_letter(window, letters) or _stated_letter(window, letters)
     if letter:
         return letter
-    stated = [(m.end(), m.group(1)) for p in (_CHOOSE, _IS_CORRECT) for m in p.finditer(window) if m.group(1) in letters]
-    if stated:
-        return max(stated)[1]
     bold = [m.group(1) for m in _BOLD.finditer(window) if m.group(1) in letters]
     if bold:
         return bold[-1]
     lines = [line for line in window.splitlines() if line.strip()]
     if lines and normalize_choice(lines[-1], letters):
         return normalize_choice(lines[-1], letters)
-    # "B) 42 kelvin, because ...": a response that opens with a label.
-    leading = _LEADING_LABEL.match(region)
-    if leading and leading.group(1) in letters:
-        return leading.group(1)
-    return None
+    return _opening_label(region, letters)
 
 
-def extract_choice(response: str, settings: ExtractSettings = ExtractSettings(), letters: str | None = None) -> str | None:
+def extract_choice(
+    response: str, settings: ExtractSettings = ExtractSettings(), letters: str | None = None
+) -> str | None:
     """The letter a response chooses, following the module policy.
 
     Args:
@@ -188,13 +154,13 @@ def extract_choice(response: str, settings: ExtractSettings = ExtractSettings(),
             ``settings.choices``).
 
     Returns:
-        The letter, or ``None`` when no choice is stated.
+        The letter, or ``None`` when no choice is stated or several are.
     """
     letters = letters or settings.choices[:MIN_CHOICES]
     for region in answer_regions(response, settings):
         letter = _region_choice(region.translate(_FULL_WIDTH), letters, settings)
         if letter:
-            return letter
+            return None if letter == _SEVERAL else letter
     return None
 
 
@@ -213,19 +179,3 @@ def extract_option_text(response: str, settings: ExtractSettings = ExtractSettin
         return None
     labelled = option_label(answer, settings.choices)
     return labelled[1] if labelled else answer
-
-
-def letters_for(gold: ChoiceGold, settings: ExtractSettings = ExtractSettings()) -> str:
-    """Valid letters for a question: A up to the gold's letter, at least four.
-
-    Args:
-        gold: the parsed gold.
-        settings: holds the full letter range.
-
-    Returns:
-        A prefix of ``settings.choices``.
-    """
-    count = MIN_CHOICES
-    if gold.letter and gold.letter in settings.choices:
-        count = max(count, settings.choices.index(gold.letter) + 1)
-    return settings.choices[:count]

@@ -13,8 +13,10 @@ reasoning outputs need a policy of their own first. Policy, in order:
    is X", "Answer: X", "Answer" directly followed by ``$X$``, GSM8K's
    "#### X", or "Answer:" in another language ("Respuesta:", "答案："). X is
    the ``$...$`` (or ``\\(...\\)``, ``\\[...\\]``) group right after the
-   phrase, else the rest of the line up to the first sentence end; when X is
-   a sentence ("The largest $n$ is 34"), its final expression (step 4).
+   phrase, else the rest of the line up to the first sentence end (``.``,
+   ``。``); when X is a sentence, the number it opens with ("Réponse : 12
+   pommes, soit 3 de plus" gives 12), else its final expression ("The largest
+   $n$ is 34", step 4).
 4. Without a phrase, the bare final expression: a short region that is only
    mathematics (``5``, ``$\\frac{1}{2}$``, ``(p,q)=(3,2)``) or a few words
    (``Evelyn``) is the answer whole; otherwise the last math group or the last
@@ -49,7 +51,7 @@ _PHRASE = re.compile(
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 # A phrase whose value is a sentence counts only this close to the region's end.
 PROSE_PHRASE_REACH = 300
-_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)|[。！？]")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
 _PERCENT = r"(?:\s*\\?%|\s+(?:percent(?:age)?|per\s?cent|pct)(?![A-Za-z]))?"
 _NUMBER = re.compile(
@@ -57,6 +59,9 @@ _NUMBER = re.compile(
     rf"{_PERCENT}|(?<![A-Za-z0-9_.])-?\.\d+{_PERCENT}",
     re.IGNORECASE,
 )
+# "Réponse : 12 pommes, soit 3 de plus": a value that opens with a number followed by words.
+_LEADING_NUMBER = re.compile(rf"(?:{_NUMBER.pattern})(?=\s*(?:[^\W\d_]|[,;，、]))", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[，、；]|,\s*[^\W\d_]{2}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _TEXT_GROUP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{[^{}]*\}")
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -65,9 +70,9 @@ _MATH_WORDS = frozenset({"or", "and", "pi", "inf", "infty", "sin", "cos", "tan",
 _TEXT_ONLY = re.compile(r"[^\W\d_][\w'\-]{0,40}(?: [^\W\d_][\w'\-]{0,40}){0,3}\.?")
 
 
-def _phrase_value(rest: str) -> str | None:
+def _phrase_value(rest: str, whole: bool = False) -> str | None:
     rest = rest.lstrip(" \t*:：}").lstrip()  # "\\text{The answer is } 5"
-    inner = delimited(rest)
+    inner = None if whole else delimited(rest)
     if inner is None:
         line = rest.split("\n", 1)[0]
         end = _SENTENCE_END.search(line)
@@ -111,8 +116,9 @@ def _is_bare_math(text: str) -> bool:
         return True  # "Evelyn", "an ellipse", "Monday."
     words = _WORD.findall(_COMMAND.sub(" ", _TEXT_GROUP.sub(" ", text)))
     words = [word for word in words if word.lower() not in _MATH_WORDS]
-    # A value with a unit ("15 cm^2", "5.4 cents") is still bare; a sentence is not.
-    return not words or (len(words) <= 2 and not text[:1].isalpha())
+    # A value with a unit ("15 cm^2", "5.4 cents") is still bare; a sentence
+    # ("12个苹果，比昨天多3个") is not.
+    return not words or (len(words) <= 2 and not text[:1].isalpha() and not _CLAUSE_BREAK.search(text))
 
 
 def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str | None:
@@ -153,6 +159,11 @@ def _phrase_answer(region: str, phrase: tuple[int, str, bool], settings: Extract
         return value
     if len(region) - position > PROSE_PHRASE_REACH:
         return None  # "To answer: first ..." early on is not where the answer is
+    # "Antwort: 42 Euro, also 7 Euro pro Person": the number the phrase opens with,
+    # not the sentence's last (as graders that read "Answer: N" do).
+    leading = _LEADING_NUMBER.match(value)
+    if leading:
+        return leading.group().strip()
     # "Final Answer: The largest $n$ is 34." -> the sentence's final expression.
     return bare_final(value, settings)
 
@@ -217,3 +228,42 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
         if boxed:
             return boxed[1]
     return strip_delimiters(gold)
+
+
+def math_segments(text: str) -> int:
+    """How many inline-math groups a text holds (``$f$ is odd on $(0,1)$``: 2).
+
+    Args:
+        text: a gold answer.
+
+    Returns:
+        The number of ``$...$``, ``\\(...\\)`` and ``\\[...\\]`` groups.
+    """
+    return sum(1 for _ in _MATH_GROUP.finditer(text))
+
+
+def prose_answers(response: str, settings: ExtractSettings = ExtractSettings()) -> list[str]:
+    """The final answer read whole: the short final region, the last phrase's whole line.
+
+    A gold that is prose with several math groups (``$a=1$ and $b=2$``) is
+    the answer as a phrase; the extraction policy would keep one group of it.
+
+    Args:
+        response: the raw model output.
+        settings: extraction limits.
+
+    Returns:
+        Up to two candidates, for an exact (cosmetic) comparison only.
+    """
+    region = next((r for r in answer_regions(response, settings) if r.strip()), "")
+    tail = region[-settings.phrase_window_chars :]
+    found = []
+    whole = clean_answer(tail)
+    if whole and len(whole) <= settings.max_answer_chars:
+        found.append(whole)
+    matches = list(_PHRASE.finditer(tail))
+    if matches:
+        value = _phrase_value(tail[matches[-1].end() : matches[-1].end() + settings.max_answer_chars], whole=True)
+        if value:
+            found.append(value)
+    return found

@@ -15,13 +15,15 @@ import time
 from typing import Any
 
 from evaluators.aime import compare_integer, integer_expression, parse_integer
-from evaluators.choice import extract_choice, extract_option_text, letters_for, parse_gold
-from evaluators.extract import extract_math_answer, gold_answer
+from evaluators.choice import extract_choice, extract_option_text
+from evaluators.extract import extract_math_answer, gold_answer, math_segments, prose_answers
 from evaluators.kinds import resolve_kind
+from evaluators.options import letters_for, parse_gold
 from evaluators.parse import parseable, prepare
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
 from evaluators.shortcuts import same_answer, text_verdict, time_verdict
+from evaluators.solutions import solution_sets
 from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadline
 
 NO_ANSWER = "no answer found"
@@ -33,6 +35,8 @@ _PING = "evaluators.tasks:ping"
 def _compare_math(gold: str, pred: str, settings: GradeSettings, started: float) -> tuple[bool, str]:
     if same_answer(gold, pred):
         return True, "match: string"
+    # "p=5, q=2; p=7, q=2": both sides become sets of solution tuples.
+    gold, pred = solution_sets(gold, pred) or (gold, pred)
     for rule, name in ((time_verdict, "time"), (text_verdict, "text")):
         verdict = rule(gold, pred)
         if verdict is not None:
@@ -119,6 +123,11 @@ def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings 
     gold = gold_answer(gold, settings.extract)
     if not gold:
         return GradeResult(False, None, "invalid gold: empty final answer")
+    if math_segments(gold) >= 2:
+        # A gold that is a phrase around several math groups is matched whole.
+        for whole in prose_answers(response, settings.extract):
+            if same_answer(gold, whole):
+                return GradeResult(True, whole, "match: string")
     pred = extract_math_answer(response, settings.extract)
     if pred is None:
         return GradeResult(False, None, NO_ANSWER)

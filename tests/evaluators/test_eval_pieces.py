@@ -26,8 +26,8 @@ from evaluators import (
 )
 from evaluators.boxes import last_boxes
 from evaluators.braces import command_argument, group_end, nesting_depth
-from evaluators.choice import parse_gold
 from evaluators.extract import bare_final, strip_delimiters
+from evaluators.options import parse_gold
 from evaluators.parse import prepare
 
 # --- braces -----------------------------------------------------------------
