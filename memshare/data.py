@@ -127,7 +127,7 @@ def load_problems(name: str, *, data_file: str | None = None, limit: int | None 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     path = Path(data_file) if data_file else (_data_dir_file(spec) or _packaged_file(spec))
-    rows = _read_file(path) if path else _read_hub(spec)
+    rows = read_rows(path) if path else _read_hub(spec)
     if limit is not None:
         rows = rows[:limit]
     if not rows:
@@ -201,7 +201,8 @@ def _packaged_file(spec: DatasetSpec) -> Path | None:
     return p if p.is_file() else None
 
 
-def _read_file(path: Path) -> list[Any]:
+def read_rows(path: Path) -> list[Any]:
+    """The rows of a local jsonl / json / parquet file; one clear ``UserError`` when unreadable."""
     if not path.exists():
         raise UserError(f"data file not found: {path}")
     suffix = path.suffix.lower()

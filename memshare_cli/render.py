@@ -77,17 +77,41 @@ BENCH_MEMORY_QUALITY = RunMetrics.columns(
     "policy", "affected_ratio", "shared_blocks", "num_preemptions", "mean_running_requests", "kv_blocks_per_running",
     "concurrency_gain", "ideal_gain", "bound_achieved", "concurrency_gain_achieved", "accuracy",
     "same_answer_as_dense", "mean_common_prefix", "loop_or_cap_share", "leaked_blocks")
+# Replay runs: every policy emits the same tokens, so quality is teacher-forced fidelity in the engine.
+BENCH_REPLAY = RunMetrics.columns(
+    "policy", "affected_ratio", "freed_block_steps_share", "num_preemptions", "mean_running_requests",
+    "concurrency_gain", "ideal_gain", "bound_achieved", "top1_agreement", "top1_agreement_after", "topk_kl",
+    "topk_kl_after", "positions_after_share", "trace_nll", "leaked_blocks")
 
 
 def bench_table(runs: list[dict[str, Any]], title: str = "memshare bench") -> None:
     """Two tables: throughput and timing; then memory, concurrency and quality against dense."""
-    for cols, sub in ((BENCH_THROUGHPUT, "throughput"), (BENCH_MEMORY_QUALITY, "memory and quality")):
+    replay = any(r.get("top1_agreement") is not None for r in runs)
+    second = (BENCH_REPLAY, "memory and teacher-forced fidelity") if replay else (BENCH_MEMORY_QUALITY,
+                                                                                   "memory and quality")
+    for cols, sub in ((BENCH_THROUGHPUT, "throughput"), second):
         t = Table(title=f"{title}: {sub}")
         for head, _, _ in cols:
             t.add_column(head, justify="right" if head != "policy" else "left", no_wrap=head == "policy")
         for r in runs:
             t.add_row(*[cell(r.get(key), fmt) for _, key, fmt in cols])
         console.print(t)
+
+
+SWEEP = RunMetrics.columns(
+    "kv_budget", "policy", "mean_running_requests", "engine_steps", "steps_speedup_vs_vanilla", "tokens_per_step",
+    "num_preemptions", "affected_ratio", "freed_block_steps_share", "concurrency_gain", "ideal_gain",
+    "bound_achieved", "top1_agreement", "top1_agreement_after", "topk_kl", "same_answer_as_dense", "leaked_blocks")
+
+
+def sweep_table(runs: list[dict[str, Any]]) -> None:
+    """One row per (KV budget, policy): the memory-pressure sweep."""
+    t = Table(title="memshare bench: KV budget sweep")
+    for head, _, _ in SWEEP:
+        t.add_column(head, justify="left" if head == "policy" else "right", no_wrap=head == "policy")
+    for r in runs:
+        t.add_row(*[cell(r.get(key), fmt) for _, key, fmt in SWEEP])
+    console.print(t)
 
 
 def rows_table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> None:

@@ -1,4 +1,5 @@
-"""``memshare bench``: settings (``config``), orchestration (``run``) and metric formulas (``metrics``)."""
+"""``memshare bench``: settings (``config``), orchestration (``run``, ``sweep``) and metric formulas
+(``metrics``, ``fidelity``)."""
 
 from memshare.bench.config import (
            ALL_POLICIES,
@@ -7,10 +8,13 @@ from memshare.bench.config import (
            BenchConfig,
            Events,
            config_dict,
+           parse_budgets,
            resolve_options,
 )
 from memshare.bench.metrics import add_ratios, quality_vs, summarize_repeats
 from memshare.bench.run import _policy_config, run_bench
+from memshare.bench.sweep import run_sweep
 
 __all__ = ["ALL_POLICIES", "OPTION_DEFAULTS", "SUITES", "BenchConfig", "Events", "_policy_config", "add_ratios",
-           "config_dict", "quality_vs", "resolve_options", "run_bench", "summarize_repeats"]
+           "config_dict", "parse_budgets", "quality_vs", "resolve_options", "run_bench", "run_sweep",
+           "summarize_repeats"]

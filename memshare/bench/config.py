@@ -10,6 +10,8 @@ from memshare.core.config import ALL_POLICIES, MemShareConfig
 from memshare.data import FieldMap
 from memshare.errors import UserError
 
+# Raw top-k logprobs recorded per position in replay runs (engine-side fidelity against dense).
+FIDELITY_TOP_K = 8
 # Run order: memshare before random, which is matched to memshare's measured affected ratio.
 RUN_ORDER = ("vanilla", "dense", "memshare", "random")
 # Preset workloads for `memshare bench --suite NAME`.
@@ -25,7 +27,21 @@ SUITES = {
 
 # What an option left out (None) becomes when no suite sets it.
 OPTION_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512,
-                   "samples": 1, "temperature": 0.0, "top_p": 1.0}
+                   "samples": 1, "temperature": 0.0, "top_p": 1.0, "replay": None}
+
+
+def parse_budgets(value: str | int | None) -> tuple[int | None, ...]:
+    """``--kv-blocks``: None (vLLM sizes the pool), ``N`` or a comma list ``N,M,...`` (a sweep)."""
+    if value is None or isinstance(value, int):
+        return (value,)
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    try:
+        budgets = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UserError(f"--kv-blocks {value!r}: give a number of blocks or a comma list such as 48,64,96") from None
+    if not budgets or any(b < 2 for b in budgets) or len(set(budgets)) != len(budgets):
+        raise UserError(f"--kv-blocks {value!r}: budgets must be distinct numbers of blocks, at least 2")
+    return budgets
 
 
 def resolve_options(suite: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -67,12 +83,17 @@ class BenchConfig:
     repeats: int = 1
     prefix_caching: bool = True
     kind: str | None = None  # with data_file: a benchmark of its own, named after the file
+    replay: str | None = None  # a trace file: every policy emits its traces (memshare.replay)
 
     @property
     def dataset_name(self) -> str:
         """What runs are filed under: the registered dataset, or the file's name with ``kind``."""
         from pathlib import Path
 
+        if self.replay:
+            from memshare.replay import replay_name
+
+            return replay_name(self.replay)
         return Path(self.data_file).stem if self.kind and self.data_file else self.dataset
 
     def __post_init__(self) -> None:
@@ -90,6 +111,10 @@ class BenchConfig:
             raise UserError(f"--repeats must be at least 1, got {self.repeats}")
         if self.max_num_seqs < 1:
             raise UserError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
+        if self.replay and self.samples > 1:
+            raise UserError("--samples > 1 with --replay: every sample would emit the same trace")
+        if self.replay and self.data_file:
+            raise UserError("--replay and --data-file both name the prompts: give one")
         bad = [p for p in self.policies if p not in ALL_POLICIES]
         if bad or not self.policies:
             raise UserError(f"unknown policy {', '.join(bad) or '(none)'}: use a comma list of {', '.join(ALL_POLICIES)}")

@@ -86,6 +86,18 @@ def add_quality_vs_dense(results: dict[str, dict[str, Any]], reps: dict[str, lis
         results[policy].update(quality_vs(run_samples(runs[0]), ref))
 
 
+def add_fidelity_vs_dense(results: dict[str, dict[str, Any]], reps: dict[str, list[dict[str, Any]]],
+                          reference: dict[str, Any] | None = None) -> None:
+    """Teacher-forced fidelity of replay runs against dense (first repeats; ``memshare.bench.fidelity``)."""
+    from memshare.bench.fidelity import fidelity_vs
+
+    base = (reps.get("dense") or reps.get("vanilla") or [reference])[0]
+    if base is None:
+        return
+    for policy, runs in reps.items():
+        results[policy].update(fidelity_vs(runs[0], base))
+
+
 def run_samples(run: dict[str, Any]) -> list[dict[str, Any]]:
     return RunDir(Path(run["run_dir"])).load_samples()
 
@@ -111,7 +123,17 @@ def run_metrics(policy: str, cfg: Any, problems: list[Problem], rows: list[dict[
         "mean_tpot_s": _mean([(r["latency_s"] - r["ttft_s"]) / max(r["output_tokens"] - 1, 1) for r in rows]),
         **{k: report.get(k) for k in RunMetrics.engine_names()},
         "prefix_cached_tokens": sum(r.get("num_cached_tokens") or 0 for r in rows),
+        "kv_budget": cfg.kv_blocks,
+        "tokens_per_step": out_tokens / report["engine_steps"] if report.get("engine_steps") else None,
+        "freed_block_steps_share": _freed_share(report),
     }
+
+
+def _freed_share(report: dict[str, Any]) -> float | None:
+    """Block-steps freed as a share of the block-steps the run would have held without its frees
+    (held + freed): the memory-time sharing gave back. 0 for a run that frees nothing."""
+    held, freed = report.get("block_steps_held"), report.get("block_steps_freed") or 0
+    return freed / (held + freed) if held else None
 
 
 def _bookkeeping(report: dict[str, Any]) -> float | None:

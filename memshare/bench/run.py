@@ -17,8 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.config import RUN_ORDER, BenchConfig, Events
-from memshare.bench.metrics import add_quality_vs_dense, add_ratios, run_metrics, summarize_repeats
+from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig, Events
+from memshare.bench.metrics import (
+    add_fidelity_vs_dense,
+    add_quality_vs_dense,
+    add_ratios,
+    run_metrics,
+    summarize_repeats,
+)
 from memshare.core.config import MemShareConfig
 from memshare.data import Problem, load_problems
 from memshare.errors import UserError
@@ -35,12 +41,24 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     from memshare.models import resolve_model
 
     emit = on_event or (lambda kind, data: None)
-    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields, seed=cfg.seed,
-                             kind=cfg.kind)
-    model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
-    prompts = _tokenize(model_path, problems)
-    max_prompt = max(len(p) for p in prompts.values())
-    max_model_len = -(-(max_prompt + cfg.max_tokens) // cfg.block_size) * cfg.block_size
+    forced: dict[str, list[int]] = {}
+    if cfg.replay:
+        from memshare.replay import load_traces, tokenize_workload
+
+        traces = load_traces(cfg.replay, limit=cfg.limit, kind=cfg.kind)
+        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
+        work = tokenize_workload(model_path, traces, cfg.max_tokens)
+        problems, prompts, forced = work.problems, work.prompts, work.forced
+        for note in work.notes(cfg.max_tokens):
+            emit("status", {"message": note})
+    else:
+        problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields,
+                                 seed=cfg.seed, kind=cfg.kind)
+        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
+        prompts = _tokenize(model_path, problems)
+    longest = max(len(prompts[p.id]) + len(forced.get(p.id, ())) for p in problems) if forced else \
+        max(len(p) for p in prompts.values()) + cfg.max_tokens
+    max_model_len = -(-longest // cfg.block_size) * cfg.block_size
     if cfg.kv_blocks is not None:
         need = max_model_len // cfg.block_size + 1
         if cfg.kv_blocks < need:
@@ -53,11 +71,13 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
         for policy in order:
             sharing = _policy_config(cfg, policy, {p: v[0] for p, v in reps.items() if v})
             reps[policy].append(_run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len,
-                                         emit, rep))
+                                         emit, rep, forced))
     results = {p: summarize_repeats(v) for p, v in reps.items()}
     baselines = {"dense": reference} if reference is not None and "dense" not in results else {}
     add_ratios({**baselines, **results})
     add_quality_vs_dense(results, reps, reference)
+    if forced:
+        add_fidelity_vs_dense(results, reps, reference)
     return [results[p] for p in cfg.policies if p in results]
 
 
@@ -83,32 +103,37 @@ def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
 
 def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
              prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events,
-             rep: int = 0) -> dict[str, Any]:
+             rep: int = 0, forced: dict[str, list[int]] | None = None) -> dict[str, Any]:
     from memshare.engine.protocol import BatchSpec, EngineSettings, Job, SamplingSpec
 
+    forced = forced or {}
     engine = EngineSettings(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
                             max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed,
                             dtype=cfg.dtype, prefix_caching=cfg.prefix_caching,
-                            tensor_parallel_size=cfg.tensor_parallel_size)
-    sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+                            tensor_parallel_size=cfg.tensor_parallel_size, forced_decoding=bool(forced))
+    sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed,
+                            logprobs=FIDELITY_TOP_K if forced else 0)
     params = {"engine": {**engine.to_dict(), "model": cfg.model}, "sampling": sampling.to_dict(),
               "samples": cfg.samples, "limit": cfg.limit, "data_file": cfg.data_file,
               # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
               "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
     if cfg.repeats > 1:
         params["repeat"] = rep
+    if cfg.replay:
+        params["replay"] = str(Path(cfg.replay).resolve())
     run = RunDir(Path(cfg.out) / run_name(cfg.dataset_name, cfg.model, policy, params))
     kind = problems[0].kind if problems else "math"
     run.prepare({"policy": policy, "dataset": cfg.dataset_name, "kind": kind, "model": cfg.model, **params}, cfg.force)
     done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
-    jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id])
+    jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id], forced.get(p.id))
             for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
     label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
     emit("policy", {"policy": label, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
     report: dict[str, Any] = {}
     if jobs:
         spec = BatchSpec(engine, sharing.to_dict() if sharing else None, sampling, jobs, str(run.samples_path),
-                         dataset=cfg.dataset_name, kind=kind)
+                         dataset=cfg.dataset_name, kind=kind,
+                         logprobs_dir=str(run.path / "logprobs") if sampling.logprobs else None)
         report = _spawn(spec, emit, label)
         write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
         report["resumed_from"] = len(done)

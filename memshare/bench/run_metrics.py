@@ -48,6 +48,11 @@ class RunMetrics:
     mean_running_requests: float | None = _m("running", "{:.2f}", engine=True)
     kv_blocks_per_running: float | None = _m("KV/req", "{:.1f}", engine=True)
     kv_blocks_total: int | None = _m("KV blocks", "{}", engine=True)
+    kv_budget: int | None = _m("KV budget", "{}")  # --kv-blocks (None: the pool vLLM sized)
+    tokens_per_step: float | None = _m("tok/step", "{:.2f}")
+    block_steps_held: int | None = _m("block-steps held", "{}", engine=True)
+    block_steps_freed: int | None = _m("block-steps freed", "{}", engine=True)
+    freed_block_steps_share: float | None = _m("freed mem-time", "{:.1%}")
     affected_ratio: float | None = _m("affected", "{:.1%}", engine=True)
     shared_blocks: int | None = _m("shared", "{}", engine=True)
     freed_blocks: int | None = _m("freed", "{}", engine=True)
@@ -73,6 +78,13 @@ class RunMetrics:
     same_answer_as_dense: float | None = _m("=dense ans", "{:.0%}")
     mean_common_prefix: float | None = _m("prefix", "{:.0f}")
     identical_to_dense: float | None = _m("identical", "{:.0%}")
+    # teacher-forced fidelity against dense in trace replay (memshare.bench.fidelity)
+    top1_agreement: float | None = _m("top-1 =dense", "{:.4f}")
+    top1_agreement_after: float | None = _m("top-1 after share", "{:.4f}")
+    topk_kl: float | None = _m("KL top-k", "{:.4f}")
+    topk_kl_after: float | None = _m("KL after share", "{:.4f}")
+    positions_after_share: float | None = _m("after share", "{:.1%}")
+    trace_nll: float | None = _m("trace NLL", "{:.3f}")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

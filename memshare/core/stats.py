@@ -40,6 +40,9 @@ class SharingStats:
     freed_blocks: int = 0
     dropped_stale: int = 0  # a match whose query block changed hands before the decision
     prefix_caching_stopped: int = 0  # requests whose hashing stopped at their first share
+    # Memory-time saved: for each share, the engine steps its freed block stayed free while its
+    # request still ran (added when the request finishes or is preempted).
+    block_steps_freed: int = 0
     stage1_s: float = 0.0
     stage2_s: float = 0.0
     remap_s: float = 0.0
@@ -74,6 +77,7 @@ class SharingStats:
             "matches": self.matches,
             "dropped_stale": self.dropped_stale,
             "prefix_caching_stopped": self.prefix_caching_stopped,
+            "block_steps_freed": self.block_steps_freed,
             "stage1_ms_per_step": 1e3 * self.stage1_s / steps,
             "stage2_ms_per_step": 1e3 * self.stage2_s / steps,
             "remap_ms_per_step": 1e3 * self.remap_s / steps,

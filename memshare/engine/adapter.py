@@ -136,6 +136,17 @@ def num_preemptions(request: Any) -> int:
     return request.num_preemptions
 
 
+def num_output_tokens(request: Any) -> int:
+    return len(request.all_token_ids) - len(request.prompt_token_ids)
+
+
+def external_request_id(req_id: str) -> str:
+    """The id the client gave: vLLM 0.32 appends ``-`` and 8 random characters to it
+    (``InputProcessor.assign_request_id``) unless VLLM_DISABLE_REQUEST_ID_RANDOMIZATION is set."""
+    head, sep, tail = req_id.rpartition("-")
+    return head if sep and len(tail) == 8 else req_id
+
+
 def block_id(block: Any) -> int:
     return block.block_id
 

@@ -15,7 +15,8 @@ import sys
 import time
 
 from memshare.core.config import MemShareConfig
-from memshare.engine.protocol import BatchSpec, Done, Event, Failed, Progress, SampleRow, encode_event
+from memshare.engine.logprobs import save_logprobs
+from memshare.engine.protocol import BatchSpec, Done, Event, Failed, Job, Progress, SampleRow, encode_event
 from memshare.errors import UserError
 
 
@@ -27,19 +28,23 @@ def _emit(event: Event) -> None:
 def run(spec: BatchSpec) -> dict:
     from vllm import SamplingParams
 
-    from memshare.engine.llm import make_llm, run_report, watch_steps
+    from memshare.engine.llm import make_llm, run_report, scheduler_connector, watch_steps
 
     policy = None if spec.policy is None else MemShareConfig.from_dict(spec.policy)
     llm = make_llm(spec.engine, policy, debug=spec.debug)
     steps = watch_steps(llm)
+    connector = scheduler_connector(llm)
+    first_shared = connector.scheduler_side.first_shared_position if connector is not None else {}
     engine = llm.llm_engine
     sampling = spec.sampling
+    tokenizer = llm.get_tokenizer() if any(j.forced_token_ids for j in spec.jobs) else None
     arrival: dict[str, float] = {}
     first_token: dict[str, float] = {}
     t_start = time.perf_counter()
     for job in spec.jobs:
-        params = SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
-                                top_p=sampling.top_p, seed=sampling.seed + job.sample_index)
+        params = SamplingParams(**{"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
+                                   "top_p": sampling.top_p, "seed": sampling.seed + job.sample_index,
+                                   **_replay_params(job, sampling.logprobs)})
         engine.add_request(job.key, {"prompt_token_ids": list(job.prompt_token_ids)}, params)
         arrival[job.key] = time.perf_counter()
     by_key = {j.key: j for j in spec.jobs}
@@ -56,13 +61,18 @@ def run(spec: BatchSpec) -> dict:
                     continue
                 job = by_key[key]
                 comp = out.outputs[0]
+                # Forced outputs skip vLLM's detokenizer (it would also decode every top-k token).
+                text = comp.text if tokenizer is None else tokenizer.decode(comp.token_ids, skip_special_tokens=True)
                 row = SampleRow(
                     problem_id=job.problem_id, sample_index=job.sample_index, dataset=spec.dataset,
-                    kind=spec.kind, response=comp.text, output_token_ids=list(comp.token_ids),
+                    kind=spec.kind, response=text, output_token_ids=list(comp.token_ids),
                     prompt_tokens=len(job.prompt_token_ids), output_tokens=len(comp.token_ids),
                     finish_reason=comp.finish_reason, ttft_s=first_token.get(key, now) - arrival[key],
                     latency_s=now - arrival[key], num_cached_tokens=out.num_cached_tokens,
+                    first_shared_position=first_shared.pop(key, None),
                 )
+                if spec.logprobs_dir and sampling.logprobs:
+                    save_logprobs(spec.logprobs_dir, key, comp.logprobs, sampling.logprobs)
                 out_tokens += row.output_tokens
                 fh.write(json.dumps(row.to_dict()) + "\n")
                 fh.flush()
@@ -73,6 +83,19 @@ def run(spec: BatchSpec) -> dict:
     report = run_report(llm, steps)
     report.update(wall_s=wall, output_tokens=out_tokens, num_requests=len(spec.jobs))
     return report
+
+
+def _replay_params(job: Job, logprobs: int) -> dict:
+    """SamplingParams of a forced (trace replay) request, and raw top-k logprobs when asked."""
+    from memshare.engine.forcing import FORCED_KEY
+
+    out: dict = {}
+    if logprobs:
+        out.update(logprobs=logprobs, flat_logprobs=True)
+    if job.forced_token_ids:
+        out.update(max_tokens=len(job.forced_token_ids), ignore_eos=True, temperature=0.0, detokenize=False,
+                   extra_args={FORCED_KEY: list(job.forced_token_ids)})
+    return out
 
 
 def main(argv: list[str]) -> int:

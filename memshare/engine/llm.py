@@ -45,6 +45,10 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
     )
     if settings.kv_blocks is not None:
         kwargs["num_gpu_blocks_override"] = settings.kv_blocks
+    if settings.forced_decoding:
+        from memshare.engine.forcing import PROCESSOR
+
+        kwargs["logits_processors"] = [PROCESSOR]
     if _is_cpu():
         # NOTE: the CPU worker refuses to start when "gpu_memory_utilization" of RAM is not
         # free; an explicit KV budget skips that check. 1 GiB is plenty for small models.

@@ -45,6 +45,7 @@ class EngineSettings(_Record):
     enforce_eager: bool | None = None
     prefix_caching: bool = True  # vLLM's default; every policy runs with the same setting
     tensor_parallel_size: int = 1
+    forced_decoding: bool = False  # trace replay: load ``memshare.engine.forcing`` (every policy alike)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,8 @@ class SamplingSpec(_Record):
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0  # sample i of a problem uses seed + i
+    # Raw top-k logprobs per generated position, saved per request (engine-side fidelity); 0: none.
+    logprobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class Job(_Record):
     problem_id: str
     sample_index: int
     prompt_token_ids: list[int]
+    # Trace replay: the request emits exactly these tokens (``memshare.engine.forcing``).
+    forced_token_ids: list[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +92,20 @@ class BatchSpec:
     dataset: str = ""
     kind: str = "math"
     debug: dict[str, Any] = field(default_factory=dict)
+    logprobs_dir: str | None = None  # where ``SamplingSpec.logprobs`` arrays go, one file per request
 
     def to_dict(self) -> dict[str, Any]:
         return {"engine": self.engine.to_dict(), "policy": self.policy, "sampling": self.sampling.to_dict(),
                 "jobs": [j.to_dict() for j in self.jobs], "samples_path": self.samples_path,
-                "dataset": self.dataset, "kind": self.kind, "debug": dict(self.debug)}
+                "dataset": self.dataset, "kind": self.kind, "debug": dict(self.debug),
+                "logprobs_dir": self.logprobs_dir}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchSpec:
         return cls(EngineSettings.from_dict(data["engine"]), data.get("policy"),
                    SamplingSpec.from_dict(data["sampling"]), [Job.from_dict(j) for j in data["jobs"]],
                    data["samples_path"], data.get("dataset", ""), data.get("kind", "math"),
-                   dict(data.get("debug") or {}))
+                   dict(data.get("debug") or {}), data.get("logprobs_dir"))
 
 
 @dataclass(slots=True)
@@ -117,6 +124,8 @@ class SampleRow(_Record):
     ttft_s: float
     latency_s: float
     num_cached_tokens: int | None = None
+    # The first output position whose logits read shared KV (None: the request never shared a block).
+    first_shared_position: int | None = None
 
 
 # ------------------------------------------------------------------------------- events

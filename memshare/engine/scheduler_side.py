@@ -61,6 +61,10 @@ class SchedulerSide:
         self.keep_prefix_hashing = keep_prefix_hashing  # negative control for tests only
         # req_id -> blocks it had hashed when its first share stopped its prefix caching (tests)
         self.hashed_at_first_share: dict[str, int] = {}
+        # client's request id -> the first output position whose logits read shared KV (batch runner)
+        self.first_shared_position: dict[str, int] = {}
+        # req_id -> (shares whose freed block is still free for it, sum of the steps they happened at)
+        self._freed_since: dict[str, tuple[int, int]] = {}
         self.requests: dict[str, Any] = {}
         self._generation: dict[str, int] = {}
         self._seen_full: dict[str, int] = {}
@@ -89,6 +93,7 @@ class SchedulerSide:
     def request_finished(self, request: Any) -> None:
         req_id = request.request_id
         self.requests.pop(req_id, None)
+        self._close_freed(req_id)
         if req_id in self._generation:
             self.policy.remove_request(req_id)
         self._generation.pop(req_id, None)
@@ -217,6 +222,17 @@ class SchedulerSide:
         self._remaps.append((Remap(query.req_id, query.block_index, adapter.block_id(target_block),
                                    adapter.block_id(old)), old))
         self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
+        # NOTE: the share takes effect from the next forward, which samples output position
+        # ``num_output_tokens`` (this step's token is already appended). Kept over preemptions:
+        # tokens sampled from approximate KV stay in the output.
+        request = self.requests[query.req_id]
+        client_id = adapter.external_request_id(query.req_id)
+        if client_id not in self.first_shared_position:
+            if len(self.first_shared_position) >= _MAX_REMEMBERED:
+                del self.first_shared_position[next(iter(self.first_shared_position))]
+            self.first_shared_position[client_id] = adapter.num_output_tokens(request)
+        count, step_sum = self._freed_since.get(query.req_id, (0, 0))
+        self._freed_since[query.req_id] = (count + 1, step_sum + self.steps.steps)
         if self._caching and query.req_id not in self.hashed_at_first_share:
             if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:
                 del self.hashed_at_first_share[next(iter(self.hashed_at_first_share))]
@@ -229,6 +245,7 @@ class SchedulerSide:
 
     def _forget(self, req_id: str) -> None:
         """A preempted request restarts from scratch: drop its policy state."""
+        self._close_freed(req_id)  # its blocks are all freed now: its shares save nothing more
         if req_id in self._generation:
             self.policy.remove_request(req_id)
             self._generation.pop(req_id, None)
@@ -237,6 +254,11 @@ class SchedulerSide:
         # NOTE: vLLM re-admits it with hashing on again (exact blocks, recomputed): a new share
         # must stop it again.
         self.hashed_at_first_share.pop(req_id, None)
+
+    def _close_freed(self, req_id: str) -> None:
+        """Add the block-steps the request's shares kept free, up to this step."""
+        count, step_sum = self._freed_since.pop(req_id, (0, 0))
+        self.stats.block_steps_freed += count * self.steps.steps - step_sum
 
     def outstanding_pins(self) -> int:
         return len(self._pins) if self._pins is not None else 0

@@ -21,7 +21,7 @@ class StepStats:
 
     steps: int = 0
     running_sum: int = 0
-    kv_used_sum: int = 0
+    kv_used_sum: int = 0  # block-steps held: KV blocks in use, summed over steps
     peak_kv_blocks: int = 0
     num_preemptions: int = 0
     step_wall_s: float = 0.0
@@ -54,6 +54,7 @@ class StepStats:
             "engine_steps": self.steps,
             "mean_running_requests": self.mean_running_requests,
             "kv_blocks_per_running": self.kv_blocks_per_running,
+            "block_steps_held": self.kv_used_sum,
             "peak_kv_blocks": self.peak_kv_blocks,
             "num_preemptions": self.num_preemptions,
             "step_ms": 1e3 * self.step_wall_s / max(self.steps, 1),

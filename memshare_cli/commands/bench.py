@@ -30,7 +30,12 @@ def bench(
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass in (0, 1] [default: 1].")] = None,
     seed: o.Seed = 0,
     block_size: o.BlockSize = 32,
-    kv_blocks: o.KVBlocks = None,
+    kv_blocks: Annotated[Optional[str], typer.Option("--kv-blocks", help="Cap the KV pool at N blocks (a memory-bound "
+                                                     "run on purpose); a comma list N,M,... runs every policy at "
+                                                     "every budget and prints a sweep with a PNG.")] = None,
+    replay: Annotated[Optional[str], typer.Option("--replay", help="Trace file (JSONL: problem + reasoning/content, "
+                                                  "or a run's samples.jsonl): every policy emits these traces "
+                                                  "token for token (forced decoding), cut at --max-tokens.")] = None,
     max_num_seqs: o.MaxNumSeqs = 256,
     tensor_parallel_size: o.TensorParallelSize = 1,
     policy: Policy = None,
@@ -63,12 +68,14 @@ def bench(
     With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
     MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
     """
-    from memshare.bench import BenchConfig, resolve_options, run_bench
+    from memshare.bench import BenchConfig, parse_budgets, resolve_options, run_bench, run_sweep
     from memshare.core.config import MemShareConfig
     from memshare.data import FieldMap
 
     opt = resolve_options(suite, dict(limit=limit, kv_blocks=kv_blocks, policy=policy, repeats=repeats,
-                                      max_tokens=max_tokens, samples=samples, temperature=temperature, top_p=top_p))
+                                      max_tokens=max_tokens, samples=samples, temperature=temperature, top_p=top_p,
+                                      replay=replay))
+    budgets = parse_budgets(opt["kv_blocks"])
     sharing = MemShareConfig(block_size=block_size, step_threshold=step_threshold, block_threshold=block_threshold,
                              distance=distance, metric=metric, encoder=encoder, max_candidates=max_candidates,
                              random_rate=random_rate, share_delay_blocks=share_delay, min_gap_blocks=min_gap,
@@ -77,18 +84,27 @@ def bench(
     cfg = BenchConfig(model=model, dataset=dataset, data_file=data_file,
                       fields=FieldMap(problem_field, answer_field, id_field), limit=opt["limit"],
                       samples=opt["samples"], max_tokens=opt["max_tokens"], temperature=opt["temperature"],
-                      top_p=opt["top_p"], seed=seed, block_size=block_size, kv_blocks=opt["kv_blocks"],
+                      top_p=opt["top_p"], seed=seed, block_size=block_size, kv_blocks=budgets[0],
                       max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
                       policies=tuple(p.strip() for p in opt["policy"].split(",") if p.strip()), sharing=sharing,
-                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching, kind=kind)
-    from memshare_cli.render import BenchProgress, bench_table
+                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching, kind=kind,
+                      replay=opt["replay"])
+    from memshare_cli.render import BenchProgress, bench_table, sweep_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:
-        runs = run_bench(cfg, on_event=progress.on_event)
+        if len(budgets) > 1:
+            runs, figure = run_sweep(cfg, budgets, on_event=progress.on_event)
+        else:
+            runs, figure = run_bench(cfg, on_event=progress.on_event), None
     if json_out:
-        typer.echo(json.dumps({"runs": runs}, indent=2))
+        typer.echo(json.dumps({"runs": runs, **({"figure": figure} if figure else {})}, indent=2))
     else:
-        bench_table(runs)
+        for budget in budgets:
+            bench_table([r for r in runs if r.get("kv_budget") == budget],
+                        title="memshare bench" + (f" at --kv-blocks {budget}" if len(budgets) > 1 else ""))
+        if len(budgets) > 1:
+            sweep_table(runs)
+            typer.echo(f"sweep figure: {figure}")
     leaks = [r["policy"] for r in runs if r.get("leaked_blocks")]
     if leaks:
         fail(f"KV blocks leaked in: {', '.join(leaks)}", code=3)

@@ -1,0 +1,181 @@
+"""Trace replay: recorded reasoning traces as a workload every policy emits token for token.
+
+A replay file is JSONL (or JSON / parquet), one trace a row, in either form:
+
+* ``problem`` plus ``reasoning`` and/or ``content`` (``id``, ``answer``, ``dataset`` optional):
+  e.g. the DeepSeek-R1 traces, or traces a GPU user recorded with a real reasoning model;
+* a memshare run's ``samples.jsonl`` (``problem_id`` + ``response``): the problem text comes
+  from the run's ``config.json`` beside it (its dataset or data file), so a run recorded once
+  replays under every policy.
+
+Each request's prompt is the problem under the serving model's chat template, exactly as in a
+normal run (``memshare.data.MATH_PROMPT``); its output is forced to be the trace: the thinking
+between the model's think markers when its tokenizer has them, then the content. The trace is
+tokenized with the serving model's tokenizer and cut at ``max_tokens`` and at the model's context.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memshare.data import DATASETS, DEFAULT_DATASET, MATH_PROMPT, Problem, load_problems, read_rows
+from memshare.errors import UserError
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# Grader kind by the ``dataset`` field of a trace row; anything else is graded as math.
+_KIND_OF = {"aime24": "aime", "aime25": "aime", "aime": "aime", "gpqa-diamond": "gpqa", "gpqa": "gpqa"}
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    problem: Problem
+    reasoning: str  # the thinking ("" when the trace has none)
+    content: str  # the answer after the thinking ("" when none)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayWorkload:
+    """Tokenized traces: prompt and forced output ids per problem id, and what was cut."""
+
+    problems: list[Problem]
+    prompts: dict[str, list[int]]
+    forced: dict[str, list[int]]
+    cut_by_max_tokens: int
+    cut_by_context: int
+    think_markers: bool
+
+    def notes(self, max_tokens: int) -> list[str]:
+        n = len(self.problems)
+        out = []
+        if self.cut_by_max_tokens:
+            out.append(f"replay: {self.cut_by_max_tokens} of {n} traces cut at --max-tokens {max_tokens}")
+        if self.cut_by_context:
+            out.append(f"replay: {self.cut_by_context} of {n} traces cut at the model's context")
+        if not self.think_markers:
+            out.append("replay: the tokenizer has no <think> markers: thinking and answer are joined by a blank line")
+        return out
+
+
+def replay_name(path: str | Path) -> str:
+    """What a replay's runs are filed under: the file's name, or its run folder's for samples."""
+    path = Path(path)
+    return "replay-" + (path.parent.name.split("__")[0] if path.stem == "samples" else path.stem)
+
+
+def load_traces(path: str | Path, *, limit: int | None = None, kind: str | None = None) -> list[Trace]:
+    """The traces of a replay file (first ``limit``); one clear ``UserError`` when it has none."""
+    path = Path(path)
+    rows = read_rows(path)
+    if limit is not None:
+        if limit < 1:
+            raise UserError(f"--limit must be at least 1, got {limit}")
+        rows = rows[:limit]
+    if not rows:
+        raise UserError(f"{path}: no traces")
+    if all(isinstance(r, dict) and "response" in r and "problem_id" in r for r in rows):
+        return _from_samples(path, rows)
+    traces = []
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not isinstance(row.get("problem"), str) or not (
+                _text(row, "reasoning") or _text(row, "content")):
+            raise UserError(f"{path} row {n}: a replay row needs 'problem' and a non-empty 'reasoning' and/or "
+                            "'content' (or give a memshare run's samples.jsonl)")
+        rid = str(row.get("id", row.get("unique_id", n - 1)))
+        row_kind = kind or _KIND_OF.get(str(row.get("dataset", "")), "math")
+        problem = Problem(rid, str(row.get("dataset") or path.stem), row_kind,
+                          MATH_PROMPT.format(problem=row["problem"]), str(row.get("answer", "")).strip())
+        traces.append(Trace(problem, _text(row, "reasoning"), _text(row, "content")))
+    _check_unique(path, traces)
+    return traces
+
+
+def _text(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _from_samples(path: Path, rows: list[dict[str, Any]]) -> list[Trace]:
+    """A run's samples: problem text from its config's dataset; thinking split at ``</think>``."""
+    config_path = path.parent / "config.json"
+    if not config_path.is_file():
+        raise UserError(f"{path}: a samples file replays with its run's config.json beside it (not found)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    name, data_file = config.get("dataset", DEFAULT_DATASET), config.get("data_file")
+    # A run of a file of its own (--kind) is filed under the file's name, not a registered one.
+    own_file = data_file is not None and name not in DATASETS
+    problems = {p.id: p for p in load_problems(name, data_file=data_file, kind=config.get("kind") if own_file else None)}
+    traces = []
+    for n, row in enumerate(rows, 1):
+        if int(row.get("sample_index", 0)) != 0:
+            continue  # one trace per problem: the first sample
+        problem = problems.get(str(row["problem_id"]))
+        if problem is None:
+            raise UserError(f"{path} row {n}: problem {row['problem_id']!r} is not in the run's dataset")
+        text = str(row["response"])
+        if THINK_CLOSE in text:
+            head, _, tail = text.partition(THINK_CLOSE)
+            reasoning, content = head.replace(THINK_OPEN, "", 1).strip(), tail.strip()
+        else:
+            reasoning, content = "", text.strip()
+        traces.append(Trace(problem, reasoning, content))
+    if not traces:
+        raise UserError(f"{path}: no sample 0 rows to replay")
+    _check_unique(path, traces)
+    return traces
+
+
+def _check_unique(path: Path, traces: list[Trace]) -> None:
+    seen: set[str] = set()
+    for t in traces:
+        if t.problem.id in seen:
+            raise UserError(f"{path}: problem id {t.problem.id!r} appears twice (ids key the run's samples)")
+        seen.add(t.problem.id)
+
+
+def tokenize_workload(model_path: str, traces: list[Trace], max_tokens: int) -> ReplayWorkload:
+    """Prompts under the chat template and forced outputs, each cut at ``max_tokens`` and the context."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    context = getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None) or 1 << 30
+    markers = _has_think_markers(tok)
+    prompts, forced = {}, {}
+    cut_max = cut_ctx = 0
+    for t in traces:
+        ids = tok.apply_chat_template([{"role": "user", "content": t.problem.prompt}], add_generation_prompt=True,
+                                      tokenize=True)
+        prompt = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
+        text = _target_text(t, markers, prompt_opens_think=markers and tok.decode(prompt[-3:]).rstrip().endswith(
+            THINK_OPEN))
+        out = [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
+        room = context - len(prompt)
+        if room < 1:
+            raise UserError(f"trace {t.problem.id}: its prompt ({len(prompt)} tokens) fills the model's context")
+        if len(out) > min(max_tokens, room):
+            if room < max_tokens:
+                cut_ctx += 1
+            else:
+                cut_max += 1
+            out = out[:min(max_tokens, room)]
+        if not out:
+            raise UserError(f"trace {t.problem.id}: empty after tokenization")
+        prompts[t.problem.id], forced[t.problem.id] = prompt, out
+    return ReplayWorkload([t.problem for t in traces], prompts, forced, cut_max, cut_ctx, markers)
+
+
+def _has_think_markers(tok: Any) -> bool:
+    vocab = tok.get_vocab()
+    return THINK_OPEN in vocab and THINK_CLOSE in vocab
+
+
+def _target_text(trace: Trace, markers: bool, *, prompt_opens_think: bool) -> str:
+    if not markers:
+        return "\n\n".join(x for x in (trace.reasoning, trace.content) if x)
+    if not trace.reasoning:
+        return trace.content
+    # R1-style templates end the generation prompt with "<think>\n": the output starts inside it.
+    opening = "" if prompt_opens_think else THINK_OPEN + "\n"
+    return f"{opening}{trace.reasoning}\n{THINK_CLOSE}\n\n{trace.content}".rstrip()
