@@ -1,0 +1,96 @@
+"""Trace replay without an engine: the trace loader, forced decoding's row bookkeeping, the
+top-k KL bound and the KV budget list."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from memshare.bench.config import parse_budgets
+from memshare.bench.fidelity import compare_positions, topk_kl
+from memshare.errors import UserError
+from memshare.replay import load_traces
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_traces_load_with_kind_from_dataset(tmp_path):
+    f = _write(tmp_path / "t.jsonl", [{"id": "1", "dataset": "aime24", "problem": "P", "answer": "7", "reasoning": "r"},
+                                      {"id": "2", "problem": "Q", "content": "c"}])
+    traces = load_traces(f)
+    assert [t.problem.kind for t in traces] == ["aime", "math"]
+    assert traces[0].reasoning == "r" and traces[1].content == "c" and traces[0].problem.gold == "7"
+
+
+@pytest.mark.parametrize("row", [{"problem": "P"}, {"reasoning": "r"}, {"problem": "P", "reasoning": "  "}])
+def test_a_row_without_usable_fields_is_one_clear_error(tmp_path, row):
+    with pytest.raises(UserError, match="row 1: a replay row needs 'problem'"):
+        load_traces(_write(tmp_path / "t.jsonl", [row]))
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    rows = [{"id": "1", "problem": "P", "content": "a"}, {"id": "1", "problem": "Q", "content": "b"}]
+    with pytest.raises(UserError, match="appears twice"):
+        load_traces(_write(tmp_path / "t.jsonl", rows))
+
+
+def test_budgets():
+    assert parse_budgets(None) == (None,)
+    assert parse_budgets("48, 64,96") == (48, 64, 96)
+    for bad in ("4x", "64,64", "1"):
+        with pytest.raises(UserError):
+            parse_budgets(bad)
+
+
+def test_forced_rows_follow_removes_adds_and_moves():
+    import torch
+    from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
+
+    from memshare.engine.forcing import FORCED_KEY, ForcedTokens
+
+    proc = ForcedTokens(None, torch.device("cpu"), False)
+    out_a, out_b = [], [5]
+    forced = SimpleNamespace(extra_args={FORCED_KEY: [3, 4, 1]})
+    free = SimpleNamespace(extra_args=None)
+    proc.update_state(BatchUpdate(3, [], [(0, forced, None, out_a), (1, free, None, []),
+                                          (2, SimpleNamespace(extra_args={FORCED_KEY: [0, 2]}), None, out_b)], []))
+    logits = proc.apply(torch.zeros(3, 6))
+    assert logits[0].argmax() == 3 and torch.isinf(logits[0]).sum() == 5
+    assert torch.all(logits[1] == 0)  # not forced
+    assert logits[2].argmax() == 2  # one token already out: the second
+    out_a.append(3)
+    proc.update_state(BatchUpdate(3, [], [], [(0, 1, MoveDirectionality.SWAP)]))
+    logits = proc.apply(torch.zeros(3, 6))
+    assert logits[1].argmax() == 4 and torch.all(logits[0] == 0)
+    proc.update_state(BatchUpdate(2, [1], [], [(2, 0, MoveDirectionality.UNIDIRECTIONAL)]))
+    logits = proc.apply(torch.zeros(3, 6))
+    assert logits[0].argmax() == 2 and torch.all(logits[1] == 0) and torch.all(logits[2] == 0)
+
+
+def _lp(ids, probs):
+    return np.array([ids], np.int32), np.log(np.array([probs], np.float32))
+
+
+def test_topk_kl_is_zero_for_equal_lists_and_a_lower_bound_otherwise():
+    p_ids, p_lp = _lp([1, 2, 3], [0.5, 0.3, 0.1])
+    assert topk_kl(p_ids, p_lp, p_ids, p_lp)[0] == pytest.approx(0.0, abs=1e-6)
+    q_ids, q_lp = _lp([2, 1, 4], [0.6, 0.2, 0.1])
+    full_p = {1: 0.5, 2: 0.3, 3: 0.1, 4: 0.05, 5: 0.05}
+    full_q = {1: 0.2, 2: 0.6, 3: 0.05, 4: 0.1, 5: 0.05}
+    exact = sum(v * np.log(v / full_q[k]) for k, v in full_p.items())
+    bound = topk_kl(p_ids, p_lp, q_ids, q_lp)[0]
+    assert 0 < bound <= exact + 1e-9
+
+
+def test_positions_after_the_first_share_are_counted_apart():
+    ref = {"token_logprob": np.zeros(4), "top_ids": np.array([[1], [2], [3], [4]]),
+           "top_logprobs": np.zeros((4, 1))}
+    run = {**ref, "top_ids": np.array([[1], [2], [9], [4]])}
+    n, agree, _kl, after, agree_after, _ = compare_positions(ref, run, start=2)
+    assert (n, agree, after, agree_after) == (4, 3, 2, 1)
