@@ -238,3 +238,27 @@ def test_pool_start_up_is_not_the_first_answers_time():
     start = time.monotonic()
     assert grade_detailed("\\boxed{0.4}", "\\frac{1}{2}", "math", settings).correct is False
     assert time.monotonic() - start < settings.timeout_s + SLACK_S
+
+
+# Hostile text for the rules of issue 22: the integer expression rule, Python
+# notation, several solutions, letters in prose: (gold, response, kind).
+HOSTILE_NEW_RULES = [
+    ("1", "\\boxed{9^{9^{9^{9}}}}", "aime"),
+    ("1", "\\boxed{\\sum_{n=1}^{10^{9}} n^{n}}", "aime"),
+    ("1", "\\boxed{" + "sqrt(" * 50_000 + "2" + ")" * 50_000 + "}", "math"),
+    ("1", "\\boxed{" + "2**" * 100_000 + "2}", "aime"),
+    ("1", "2**" * (MEGABYTE // 3), "math"),
+    ("p=5, q=2; p=7, q=2", "\\boxed{" + "p = 5, q = 2 and " * 100 + "}", "math"),
+    ("p=5, q=2; p=7, q=2", "p=1, " * (MEGABYTE // 5), "math"),
+    ("$a$ and $b$", "$a$ and " * (MEGABYTE // 8), "math"),
+    ("A", "The answer is A or B. " * (MEGABYTE // 22), "gpqa"),
+    ("A", "Therefore " * (MEGABYTE // 10), "gpqa"),
+    ("1", "$\\boxed{" * (MEGABYTE // 8), "math"),
+]
+
+
+@pytest.mark.parametrize("gold,response,kind", HOSTILE_NEW_RULES, ids=range(len(HOSTILE_NEW_RULES)))
+def test_hostile_text_for_the_new_rules_is_bounded(gold, response, kind):
+    start = time.monotonic()
+    assert grade(response, gold, kind, FAST) is False
+    assert time.monotonic() - start < FAST.timeout_s + SLACK_S
