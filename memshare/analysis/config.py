@@ -72,6 +72,7 @@ class AnalyzeConfig:
     threads: int | None = None
     force: bool = False
     seed: int = 0
+    replay: str | None = None  # a trace file: study its traces (memshare.replay) instead of greedy ones
 
     def __post_init__(self) -> None:
         check_workload(self.limit, self.max_tokens, self.block_size)
@@ -99,6 +100,8 @@ class AnalyzeConfig:
             raise UserError(f"--min-gap must be >= 1, got {self.min_gap_blocks}")
         if self.free_running < 0:
             raise UserError(f"--free-running must be >= 0, got {self.free_running}")
+        if self.replay and self.free_running:
+            raise UserError("--free-running compares against the model's own dense outputs: not with --replay")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be at least 1, got {self.threads}")
 
@@ -119,6 +122,10 @@ class AnalyzeConfig:
         if self.out:
             return Path(self.out)
         tag = self.model.rstrip("/").split("/")[-1]
+        if self.replay:
+            from memshare.replay import replay_name
+
+            return Path("results") / f"analyze__{replay_name(self.replay)}__{tag}"
         return Path("results") / f"analyze__{self.dataset}__{tag}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
     """Run what ``cfg`` asks for; return the summary that was written (JSON-ready)."""
     import torch
 
-    from memshare.analysis.traces import dense_traces, load_model
+    from memshare.analysis.traces import dense_traces, load_model, replay_traces
     from memshare.core.config import MemShareConfig
     from memshare.core.rope import rope_spec_from_hf_config
     from memshare.core.steps import StepVocab
@@ -35,7 +35,7 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
 
     sharing = MemShareConfig(block_size=cfg.block_size, distance=cfg.distance, share_delay_blocks=cfg.share_delay_blocks,
                              min_gap_blocks=cfg.min_gap_blocks, same_step=cfg.same_step, seed=cfg.seed)
-    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
+    problems = None if cfg.replay else load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     lm = load_model(cfg.model, status=status)
@@ -43,7 +43,8 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
     rope = rope_spec_from_hf_config(lm.hf_config)
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    traces = dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status)
+    traces = (replay_traces(lm, cfg.replay, cfg.limit, cfg.max_tokens, status) if cfg.replay else
+              dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status))
     head = {"config": cfg.to_dict(), "model_path": lm.path, "sharing": sharing.to_dict()}
     if cfg.fidelity:
         result = {**head, **_fidelity(cfg, lm, traces, sharing, vocab, rope, status)}

@@ -150,6 +150,17 @@ def dense_traces(lm: LoadedModel, problems, max_tokens: int, cache_file: Path | 
     return traces
 
 
+def replay_traces(lm: LoadedModel, path: str, limit: int, max_tokens: int, status=None) -> list[Trace]:
+    """The traces of a replay file (``memshare.replay``), tokenized as ``bench --replay`` does."""
+    from memshare.replay import load_traces, tokenize_workload
+
+    work = tokenize_workload(lm.path, load_traces(path, limit=limit), max_tokens)
+    for note in work.notes(max_tokens):
+        if status:
+            status(note)
+    return [Trace(p.id, tuple(work.prompts[p.id]), tuple(work.forced[p.id]), False) for p in work.problems]
+
+
 def _read_traces(path: Path, model: str, max_tokens: int) -> dict[str, Trace]:
     """Saved traces of ``model`` cut to ``max_tokens``; empty if the file cannot serve them."""
     try:

@@ -18,6 +18,9 @@ def analyze(
     model: o.Model = "smollm2-135m",
     dataset: o.Dataset = "math500",
     data_file: o.DataFile = None,
+    replay: Annotated[Optional[str], typer.Option("--replay", help="Trace file (as for 'bench --replay'): study "
+                                                  "these traces, e.g. DeepSeek-R1's, instead of the model's own "
+                                                  "greedy outputs; the KV is the serving model's.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Use the first N problems.")] = 4,
     max_tokens: o.MaxTokens = 512,
     block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")] = 32,
@@ -56,7 +59,7 @@ def analyze(
                         block_thresholds=_floats(block_thresholds, "--block-thresholds"), out=out, fidelity=fidelity,
                         policies=tuple(p.strip() for p in policies.split(",") if p.strip()), distance=distance,
                         share_delay_blocks=share_delay, min_gap_blocks=min_gap, same_step=same_step,
-                        free_running=free_running,
+                        free_running=0 if replay else free_running, replay=replay,
                         threads=threads, force=force)
     from memshare_cli.render import console, err_console
 
