@@ -25,6 +25,7 @@ from memshare.data import DATASETS, DEFAULT_DATASET, MATH_PROMPT, Problem, load_
 from memshare.errors import UserError
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+DEFAULT_TRACES = "deepseek-r1.jsonl"  # --suite reasoning's workload (45 DeepSeek-R1 traces, not packaged)
 # Grader kind by the ``dataset`` field of a trace row; anything else is graded as math.
 _KIND_OF = {"aime24": "aime", "aime25": "aime", "aime": "aime", "gpqa-diamond": "gpqa", "gpqa": "gpqa"}
 
@@ -57,6 +58,26 @@ class ReplayWorkload:
         if not self.think_markers:
             out.append("replay: the tokenizer has no <think> markers: thinking and answer are joined by a blank line")
         return out
+
+
+def default_traces() -> Path:
+    """The DeepSeek-R1 traces for ``--suite reasoning``: ``$MEMSHARE_DATA_DIR``, else the shared copy.
+
+    Looked up as ``$MEMSHARE_DATA_DIR/r1_traces/deepseek-r1.jsonl`` (or ``deepseek-r1.jsonl``
+    directly in that folder), then ``../shared/datasets/r1_traces/deepseek-r1.jsonl`` beside a
+    source checkout. They are not packaged: one clear ``UserError`` names ``--replay`` otherwise.
+    """
+    import os
+
+    names = ("r1_traces/" + DEFAULT_TRACES, DEFAULT_TRACES)
+    roots = [Path(os.environ["MEMSHARE_DATA_DIR"])] if os.environ.get("MEMSHARE_DATA_DIR") else []
+    roots.append(Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    for root in roots:
+        for name in names:
+            if (root / name).is_file():
+                return root / name
+    raise UserError(f"--suite reasoning: the DeepSeek-R1 traces ({DEFAULT_TRACES}) are not in $MEMSHARE_DATA_DIR "
+                    "or ../shared/datasets/r1_traces: give a trace file with --replay FILE")
 
 
 def replay_name(path: str | Path) -> str:

@@ -14,6 +14,8 @@ from memshare.errors import UserError
 FIDELITY_TOP_K = 8
 # Run order: memshare before random, which is matched to memshare's measured affected ratio.
 RUN_ORDER = ("vanilla", "dense", "memshare", "random")
+# A suite's ``replay`` that means "the DeepSeek-R1 traces" (``memshare.replay.default_traces``).
+DEFAULT_REPLAY = "<deepseek-r1 traces>"
 # Preset workloads for `memshare bench --suite NAME`.
 SUITES = {
     "throughput": {"limit": 32, "kv_blocks": 96, "policy": "vanilla,dense,random,memshare", "repeats": 3,
@@ -22,6 +24,11 @@ SUITES = {
     # with MemShare, same-position blocks; the pool makes vanilla preempt.
     "samples": {"limit": 8, "samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 512, "kv_blocks": 96,
                 "policy": "vanilla,dense,random,memshare", "repeats": 1},
+    # The paper's regime: real DeepSeek-R1 reasoning replayed token for token (forced decoding), so
+    # every policy emits the same tokens; a prefix of each trace long enough to exceed the pool at
+    # the two tighter budgets, sized to run in about 20 minutes on 2 CPU cores.
+    "reasoning": {"replay": DEFAULT_REPLAY, "limit": 8, "max_tokens": 512, "kv_blocks": "40,56,80",
+                  "policy": "vanilla,dense,random,memshare", "repeats": 1},
 }
 
 
@@ -56,6 +63,10 @@ def resolve_options(suite: str | None, given: dict[str, Any]) -> dict[str, Any]:
     for key, default in OPTION_DEFAULTS.items():
         if out.get(key) is None:
             out[key] = preset.get(key, default)
+    if out.get("replay") == DEFAULT_REPLAY:
+        from memshare.replay import default_traces
+
+        out["replay"] = str(default_traces())
     return out
 
 

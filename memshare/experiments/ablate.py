@@ -50,6 +50,8 @@ class AblateConfig:
     distances: tuple[str, ...] = ("k_unrope",)
     policies: tuple[str, ...] = ABLATE_POLICIES
     out: str | None = None
+    # KV budgets: the grid runs at each (a thresholds x budgets curve); () means ``bench.kv_blocks``.
+    budgets: tuple[int | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.pairs:
@@ -64,6 +66,8 @@ class AblateConfig:
             if bad or not values:
                 raise UserError(f"unknown {noun} {bad[0] if bad else '(none)'!r} in {flag}: use a comma list of "
                                 f"{', '.join(allowed)}")
+        if self.bench.replay and self.bench.samples > 1:
+            raise UserError("--samples > 1 with --replay: every sample would emit the same trace")
         if "memshare" not in self.policies:
             raise UserError("--policies must include memshare: the grid is a set of memshare settings")
 
@@ -72,38 +76,77 @@ class AblateConfig:
         if self.out:
             return Path(self.out)
         tag = self.bench.model.rstrip("/").split("/")[-1]
-        return Path("results") / f"ablate__{self.bench.dataset}__{tag}"
+        return Path("results") / f"ablate__{self.bench.dataset_name}__{tag}"
 
     def to_dict(self) -> dict[str, Any]:
         b = dataclasses.asdict(self.bench)
         b["sharing"] = self.bench.sharing.to_dict()
         return {"bench": b, "pairs": format_pairs(self.pairs), "encoders": list(self.encoders),
                 "metrics": list(self.metrics), "distances": list(self.distances), "policies": list(self.policies),
-                "out": str(self.out_dir)}
+                "budgets": list(self.budgets), "out": str(self.out_dir)}
+
+    @property
+    def quality(self) -> str:
+        """The quality axis: teacher-forced top-1 agreement with dense on a replay, else accuracy."""
+        return "top1_agreement" if self.bench.replay else "accuracy"
 
 
 def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str, Any]:
-    """Run the grid; write ``ablation.json`` and the PNGs into ``cfg.out_dir``; return the summary."""
+    """Run the grid (at every budget); write ``ablation.json`` and the PNGs into ``cfg.out_dir``."""
+    emit = on_event or (lambda kind, data: None)
+    budgets = cfg.budgets or (cfg.bench.kv_blocks,)
+    points: list[dict[str, Any]] = []
+    for budget in budgets:
+        if len(budgets) > 1:
+            emit("status", {"message": f"KV budget {budget} blocks"})
+        points.extend(_grid_at(cfg, dataclasses.replace(cfg.bench, kv_blocks=budget), emit))
+    # The Pareto front is taken within each budget: a tighter pool is a different workload.
+    on_front: set[int] = set()
+    front: list[dict[str, Any]] = []
+    for budget in budgets:
+        here = pareto_front([p for p in points if p.get("kv_budget") == budget], y=cfg.quality)
+        front.extend(here)
+        on_front |= {id(p) for p in here}
+    for p in points:
+        p["pareto"] = id(p) in on_front
+    from memshare.experiments.plots import ablation_plots, budget_plot
+
+    out = cfg.out_dir
+    title = f"{cfg.bench.dataset_name} / {cfg.bench.model}"
+    first = [p for p in points if p.get("kv_budget") == budgets[0]]
+    figures = ablation_plots(first, [p for p in front if p.get("kv_budget") == budgets[0]], out, title,
+                             quality=cfg.quality)
+    if len(budgets) > 1:
+        figures.append(budget_plot(points, out / "thresholds_vs_budgets.png", title, quality=cfg.quality))
+    result = {"schema_version": SCHEMA_VERSION, "config": cfg.to_dict(), "points": points,
+              "pareto": [f"{p['policy']} {p['label']}" + (f" @{p.get('kv_budget')}" if len(budgets) > 1 else "")
+                         for p in front], "plots": figures,
+              "written": str(out / "ablation.json")}
+    write_json(out / "ablation.json", result)
+    return result
+
+
+def _grid_at(cfg: AblateConfig, workload: BenchConfig, emit: Events) -> list[dict[str, Any]]:
+    """Dense once, then every grid point (memshare, and random at its measured ratio) on ``workload``."""
     from memshare import bench
 
-    emit = on_event or (lambda kind, data: None)
     runs_dir = str(cfg.out_dir / "runs")
     grid = grid_points(cfg.pairs, cfg.encoders, cfg.metrics, cfg.distances)
 
     def one(policy: str, label: str, sharing, g: dict[str, Any]) -> dict[str, Any]:
-        call = dataclasses.replace(cfg.bench, policies=(policy,), sharing=sharing, out=runs_dir)
+        call = dataclasses.replace(workload, policies=(policy,), sharing=sharing, out=runs_dir)
         run = bench.run_bench(call, _relabel(emit, label), reference=dense)[0]
         return {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
 
     dense = None
     if "dense" in cfg.policies:
         emit("status", {"message": "dense reference: run once, shared by every point"})
-        dense = one("dense", "", cfg.bench.sharing, {"label": "dense"})
+        dense = one("dense", "", workload.sharing, {"label": "dense"})
     points = [dense] if dense else []
     for i, g in enumerate(grid, 1):
         emit("status", {"message": f"point {i}/{len(grid)}: step/block {g['label']}"})
-        sharing = cfg.bench.sharing.replace(**{k: g[k] for k in ("step_threshold", "block_threshold", "encoder",
-                                                                  "metric", "distance")})
+        sharing = workload.sharing.replace(**{k: g[k] for k in ("step_threshold", "block_threshold", "encoder",
+                                                                 "metric", "distance")})
         ms = one("memshare", g["label"], sharing, g)
         points.append(ms)
         if "random" not in cfg.policies:
@@ -114,20 +157,7 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
         rate = min(1.0, float(ms["affected_ratio"]))
         rnd = one("random", g["label"], sharing.replace(random_rate=rate), g)
         points.append({**rnd, "random_rate": rate})
-    front = pareto_front(points)
-    on_front = {id(p) for p in front}
-    for p in points:
-        p["pareto"] = id(p) in on_front
-    from memshare.experiments.plots import ablation_plots
-
-    out = cfg.out_dir
-    title = f"{cfg.bench.dataset} / {cfg.bench.model}"
-    figures = ablation_plots(points, front, out, title)
-    result = {"schema_version": SCHEMA_VERSION, "config": cfg.to_dict(), "points": points,
-              "pareto": [f"{p['policy']} {p['label']}" for p in front], "plots": figures,
-              "written": str(out / "ablation.json")}
-    write_json(out / "ablation.json", result)
-    return result
+    return points
 
 
 def _relabel(emit: Events, label: str) -> Events:

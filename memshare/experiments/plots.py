@@ -62,28 +62,35 @@ def report_plots(runs: list[dict[str, Any]], out: Path) -> list[str]:
     return paths
 
 
-def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], out: Path, title: str) -> list[str]:
-    """Accuracy vs affected ratio with the Pareto front; speedup vs dense per threshold point."""
+QUALITY_LABELS = {"accuracy": "accuracy", "top1_agreement": "teacher-forced top-1 agreement with dense"}
+
+
+def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], out: Path, title: str,
+                   quality: str = "accuracy") -> list[str]:
+    """Quality (accuracy, or top-1 agreement on a replay) vs affected ratio with the Pareto front;
+    speedup vs dense per threshold point."""
     plt = _pyplot()
+    name = QUALITY_LABELS[quality]
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
     for policy in ("dense", "memshare", "random"):
-        pts = [p for p in points if p["policy"] == policy and p.get("accuracy") is not None]
+        pts = [p for p in points if p["policy"] == policy and p.get(quality) is not None]
         if pts:
-            ax.scatter([p.get("affected_ratio") or 0.0 for p in pts], [p["accuracy"] for p in pts], s=70 if policy == "dense" else 45,
-                       color=COLORS[policy], marker=MARKERS[policy], label=policy, zorder=3)
+            ax.scatter([p.get("affected_ratio") or 0.0 for p in pts], [p[quality] for p in pts],
+                       s=70 if policy == "dense" else 45, color=COLORS[policy], marker=MARKERS[policy], label=policy,
+                       zorder=3)
         for p in pts:
             if policy == "memshare":
-                ax.annotate(p["label"], (p.get("affected_ratio") or 0.0, p["accuracy"]), textcoords="offset points",
+                ax.annotate(p["label"], (p.get("affected_ratio") or 0.0, p[quality]), textcoords="offset points",
                             xytext=(5, 4), fontsize=8)
     if front:
         xs = [p.get("affected_ratio") or 0.0 for p in front]
-        ys = [p["accuracy"] for p in front]
+        ys = [p[quality] for p in front]
         ax.step(xs, ys, where="post", color="tab:green", alpha=0.6, zorder=2)
         ax.scatter(xs, ys, s=160, facecolors="none", edgecolors="tab:green", linewidths=1.5, label="Pareto front",
                    zorder=4)
     ax.set_xlabel("affected KV ratio (shared blocks / eligible blocks)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{title}: accuracy vs affected KV ratio")
+    ax.set_ylabel(name)
+    ax.set_title(f"{title}: {name.split(' with ')[0]} vs affected KV ratio")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     paths = [_save(fig, out / "accuracy_vs_affected.png")]
@@ -111,3 +118,31 @@ def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], ou
     fig.suptitle(f"{title}: throughput per threshold pair")
     paths.append(_save(fig, out / "throughput_vs_thresholds.png"))
     return paths
+
+
+def budget_plot(points: list[dict[str, Any]], path: Path, title: str, quality: str = "accuracy") -> str:
+    """The thresholds x budgets curve: engine steps (dense / policy) and quality against the KV
+    budget, one line per memshare threshold point (random dashed, same colour)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    labels = list(dict.fromkeys(p["label"] for p in points if p["policy"] == "memshare"))
+    cmap = plt.get_cmap("viridis", max(2, len(labels)))
+    for i, label in enumerate(labels):
+        for policy, style in (("memshare", "-"), ("random", "--")):
+            mine = sorted((p for p in points if p["policy"] == policy and p["label"] == label),
+                          key=lambda p: p.get("kv_budget") or 0)
+            if not mine:
+                continue
+            xs = [p.get("kv_budget") for p in mine]
+            for ax, key in ((axes[0], "steps_speedup_vs_dense"), (axes[1], quality)):
+                ax.plot(xs, [p.get(key) for p in mine], style, marker="o" if policy == "memshare" else "x",
+                        color=cmap(i), label=f"{policy} {label}")
+    axes[0].axhline(1.0, color="black", linestyle=":", linewidth=1)
+    axes[0].set_ylabel("engine steps: dense / policy")
+    axes[1].set_ylabel(QUALITY_LABELS[quality])
+    for ax in axes:
+        ax.set_xlabel("KV budget (blocks)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{title}: step / block thresholds x KV budgets")
+    return _save(fig, path)

@@ -12,7 +12,8 @@ from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
 COLUMNS = [("policy", "policy", None), ("step/block", "label", None), ("rate", "random_rate", "{:.3f}"),
-           *RunMetrics.columns("accuracy", "affected_ratio", "requests_speedup_vs_dense", "speedup_vs_dense",
+           *RunMetrics.columns("kv_budget", "accuracy", "top1_agreement", "top1_agreement_after", "affected_ratio",
+                               "freed_block_steps_share", "requests_speedup_vs_dense", "speedup_vs_dense",
                                "concurrency_gain", "ideal_gain", "steps_speedup_vs_dense", "requests_per_s",
                                "kv_blocks_per_running", "num_preemptions", "loop_or_cap_share",
                                "same_answer_as_dense", "mean_common_prefix", "leaked_blocks"),
@@ -33,7 +34,11 @@ def ablate(
     temperature: o.Temperature = 0.0,
     seed: o.Seed = 0,
     block_size: o.BlockSize = 32,
-    kv_blocks: o.KVBlocks = None,
+    kv_blocks: Annotated[Optional[str], typer.Option("--kv-blocks", help="Cap the KV pool at N blocks; a comma list "
+                                                     "N,M,... runs the grid at every budget and plots thresholds "
+                                                     "x budgets.")] = None,
+    replay: Annotated[Optional[str], typer.Option("--replay", help="Trace file (as bench --replay): every run emits "
+                                                  "the traces; quality is top-1 agreement with dense.")] = None,
     max_num_seqs: o.MaxNumSeqs = 256,
     pairs: Annotated[Optional[str], typer.Option(
         help="Comma list of STEP/BLOCK thresholds: step cosine in [0, 1], block distance in [0, 2] "
@@ -54,22 +59,24 @@ def ablate(
     Writes ablation.json, accuracy_vs_affected.png (Pareto front marked) and
     throughput_vs_thresholds.png into --out. Finished runs are reused on a rerun.
     """
-    from memshare.bench import BenchConfig
+    from memshare.bench import BenchConfig, parse_budgets
     from memshare.core.config import DISTANCES, ENCODERS, METRICS, MemShareConfig
     from memshare.data import FieldMap
     from memshare.experiments.ablate import AblateConfig, run_ablation
     from memshare.experiments.grid import ABLATE_POLICIES, parse_choices, parse_pairs
 
+    budgets = parse_budgets(kv_blocks)
     bench = BenchConfig(model=model, dataset=dataset, data_file=data_file,
                         fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
                         max_tokens=max_tokens, temperature=temperature, seed=seed, block_size=block_size,
-                        kv_blocks=kv_blocks, max_num_seqs=max_num_seqs, force=force,
+                        kv_blocks=budgets[0], max_num_seqs=max_num_seqs, force=force, replay=replay,
                         sharing=MemShareConfig(block_size=block_size, seed=seed))
     cfg = AblateConfig(bench=bench, pairs=parse_pairs(pairs),
                        encoders=parse_choices(encoders, "--encoders", "encoder", ENCODERS),
                        metrics=parse_choices(metrics, "--metrics", "metric", METRICS),
                        distances=parse_choices(distances, "--distances", "distance", DISTANCES),
-                       policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out)
+                       policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out,
+                       budgets=budgets if len(budgets) > 1 else ())
     from memshare_cli.render import BenchProgress, console, rows_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:
@@ -77,7 +84,9 @@ def ablate(
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:
-        rows_table(f"memshare ablate: {dataset} / {model}", [(h, k) for h, k, _ in COLUMNS],
+        # Columns no point fills (top-1 agreement without --replay, the budget without --kv-blocks) are left out.
+        shown = [(h, k) for h, k, _ in COLUMNS if k == "random_rate" or any(p.get(k) is not None for p in result["points"])]
+        rows_table(f"memshare ablate: {bench.dataset_name} / {model}", shown,
                    [_row(p) for p in result["points"]])
         console.print(f"[dim]{result['written']}; plots: {', '.join(result['plots'])}[/dim]")
     leaks = [f"{p['policy']} {p['label']}" for p in result["points"] if p.get("leaked_blocks")]

@@ -57,7 +57,9 @@ def bench(
     suite: Annotated[Optional[str], typer.Option(help="Preset workload (explicit options win). 'throughput': "
                                                  "vanilla,dense,random,memshare on 32 MATH-500 prompts, --kv-blocks 96, "
                                                  "3 alternating repeats. 'samples': 8 prompts x 4 samples at "
-                                                 "temperature 0.6, top-p 0.95, --kv-blocks 96.")] = None,
+                                                 "temperature 0.6, top-p 0.95, --kv-blocks 96. 'reasoning': 8 "
+                                                 "DeepSeek-R1 traces replayed (512 tokens each), all four "
+                                                 "policies at --kv-blocks 40,56,80 (about 20 min on 2 cores).")] = None,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,

@@ -92,7 +92,10 @@ class FakeBench:
         else:
             m = dict(accuracy=0.3, affected_ratio=s.random_rate, requests_per_s=1.1, output_tokens_per_s=105.0)
         row = {"policy": policy, "run_dir": f"{cfg.out}/{policy}-{s.step_threshold}-{s.block_threshold}",
-               "leaked_blocks": 0, **m}
+               "leaked_blocks": 0, "kv_budget": cfg.kv_blocks, **m}
+        if cfg.replay:  # replay runs grade by agreement with dense; a tighter pool makes sharing no worse here
+            row["top1_agreement"] = 1.0 if policy == "dense" else m["accuracy"] + 0.4
+            row["steps_speedup_vs_dense"] = 1.0 if policy == "dense" else 1.0 + 8.0 / cfg.kv_blocks
         # As run_bench does: ratios against the dense run of this call, else the reference.
         row.update(ratios(row, row if policy == "dense" else reference, None))
         return [row]
@@ -182,3 +185,25 @@ def test_separate_random_call_gets_the_folder_bench_matching_would():
     joint = bench._policy_config(cfg, "random", {"memshare": {"affected_ratio": 0.123}})
     alone = bench._policy_config(bench.BenchConfig(sharing=cfg.sharing.replace(random_rate=0.123)), "random", {})
     assert joint == alone
+
+
+def test_a_budget_list_runs_the_grid_at_every_budget_with_top1_on_a_replay(fake, tmp_path):
+    out = tmp_path / "abl"
+    traces = tmp_path / "t.jsonl"
+    traces.write_text(json.dumps({"problem": "P", "reasoning": "r"}) + "\n")
+    res = CliRunner().invoke(app, ["ablate", "--out", str(out), "--replay", str(traces), "--kv-blocks", "40,80",
+                                   "--pairs", "0.8/0.8,0.5/0.8", "--policies", "dense,memshare", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert [(c.policies, c.kv_blocks) for c in fake.calls] == [
+        (("dense",), 40), (("memshare",), 40), (("memshare",), 40),
+        (("dense",), 80), (("memshare",), 80), (("memshare",), 80)]
+    assert all(c.replay == str(traces) for c in fake.calls)
+    summary = json.loads((out / "ablation.json").read_text())
+    assert summary["config"]["budgets"] == [40, 80]
+    # The front is taken per budget, on top-1 agreement.
+    assert summary["pareto"] == ["dense dense @40", "memshare 0.8/0.8 @40", "memshare 0.5/0.8 @40",
+                                 "dense dense @80", "memshare 0.8/0.8 @80", "memshare 0.5/0.8 @80"]
+    assert (out / "thresholds_vs_budgets.png").read_bytes()[:8] == PNG
+    assert "top-1 =dense" in res.stdout and "KV budget" in res.stdout
+    bad = CliRunner().invoke(app, ["ablate", "--out", str(out), "--kv-blocks", "40,x"])
+    assert bad.exit_code == 2 and "--kv-blocks" in bad.output

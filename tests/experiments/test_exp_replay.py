@@ -94,3 +94,23 @@ def test_positions_after_the_first_share_are_counted_apart():
     run = {**ref, "top_ids": np.array([[1], [2], [9], [4]])}
     n, agree, _kl, after, agree_after, _ = compare_positions(ref, run, start=2)
     assert (n, agree, after, agree_after) == (4, 3, 2, 1)
+
+
+def test_suite_reasoning_finds_the_traces_in_the_data_dir_and_an_explicit_replay_wins(tmp_path, monkeypatch):
+    import memshare.replay as replay
+    from memshare.bench import OPTION_DEFAULTS, resolve_options
+
+    given = {k: None for k in OPTION_DEFAULTS}
+    (tmp_path / "r1_traces").mkdir()
+    traces = _write(tmp_path / "r1_traces" / "deepseek-r1.jsonl", [{"problem": "P", "reasoning": "r"}])
+    monkeypatch.setenv("MEMSHARE_DATA_DIR", str(tmp_path))
+    opt = resolve_options("reasoning", given)
+    assert opt["replay"] == str(traces) and "," in str(opt["kv_blocks"])
+    assert set(opt["policy"].split(",")) == {"vanilla", "dense", "random", "memshare"}
+    mine = _write(tmp_path / "mine.jsonl", [{"problem": "P", "content": "c"}])
+    assert resolve_options("reasoning", {**given, "replay": str(mine)})["replay"] == str(mine)
+    # Nowhere to be found: one clear error that names --replay.
+    monkeypatch.setenv("MEMSHARE_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(replay, "__file__", str(tmp_path / "a" / "b" / "replay.py"))
+    with pytest.raises(UserError, match="--replay FILE"):
+        resolve_options("reasoning", given)
