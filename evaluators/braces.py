@@ -25,22 +25,8 @@ def group_end(text: str, start: int, limit: int) -> int | None:
         The index of the matching ``}``, or ``None`` when it is missing within
         ``limit`` characters.
     """
-    depth = 0
-    stop = min(len(text), start + limit + 1)
-    i = start
-    while i < stop:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
+    found = _scan(text, start, limit, stop_at_dollar=False)
+    return found[1] if found and found[0] == "}" else None
 
 
 def dollar_end(text: str, start: int, limit: int) -> int | None:
@@ -58,6 +44,13 @@ def dollar_end(text: str, start: int, limit: int) -> int | None:
         The index of the first unescaped ``$`` reached before the group
         closes, or ``None`` (no ``$``, or the group does close first).
     """
+    found = _scan(text, start, limit, stop_at_dollar=True)
+    return found[1] if found and found[0] == "$" else None
+
+
+def _scan(text: str, start: int, limit: int, *, stop_at_dollar: bool) -> tuple[str, int] | None:
+    """Walk from the ``{`` at ``start``: ``("}", i)`` where the group closes, ``("$", i)`` at the
+    first unescaped ``$`` inside it (when asked), ``None`` past ``limit`` or the end."""
     depth = 0
     stop = min(len(text), start + limit + 1)
     i = start
@@ -71,9 +64,9 @@ def dollar_end(text: str, start: int, limit: int) -> int | None:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return None
-        elif ch == "$":
-            return i
+                return "}", i
+        elif ch == "$" and stop_at_dollar:
+            return "$", i
         i += 1
     return None
 

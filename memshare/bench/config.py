@@ -27,7 +27,7 @@ SUITES = {
     # The paper's regime: real DeepSeek-R1 reasoning replayed token for token (forced decoding), so
     # every policy emits the same tokens; a prefix of each trace long enough to exceed the pool at
     # the two tighter budgets, sized to run in about 20 minutes on 2 CPU cores.
-    "reasoning": {"replay": DEFAULT_REPLAY, "limit": 8, "max_tokens": 512, "kv_blocks": "40,56,80",
+    "reasoning": {"replay": DEFAULT_REPLAY, "limit": 8, "max_tokens": 512, "kv_blocks": "48,64,96",
                   "policy": "vanilla,dense,random,memshare", "repeats": 1},
 }
 

@@ -59,7 +59,7 @@ def bench(
                                                  "3 alternating repeats. 'samples': 8 prompts x 4 samples at "
                                                  "temperature 0.6, top-p 0.95, --kv-blocks 96. 'reasoning': 8 "
                                                  "DeepSeek-R1 traces replayed (512 tokens each), all four "
-                                                 "policies at --kv-blocks 40,56,80 (about 20 min on 2 cores).")] = None,
+                                                 "policies at --kv-blocks 48,64,96 (about 20 min on 2 cores).")] = None,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,
