@@ -124,6 +124,13 @@ def _from_samples(path: Path, rows: list[dict[str, Any]]) -> list[Trace]:
     if not config_path.is_file():
         raise UserError(f"{path}: a samples file replays with its run's config.json beside it (not found)")
     config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("replay"):
+        # A replay run's samples are its trace file's traces: replay that file (these problems).
+        source = Path(config["replay"])
+        if not source.is_file():
+            raise UserError(f"{path}: its run replayed {source}, which is not there any more")
+        wanted = {str(r["problem_id"]) for r in rows}
+        return [t for t in load_traces(source, kind=config.get("kind")) if t.problem.id in wanted]
     name, data_file = config.get("dataset", DEFAULT_DATASET), config.get("data_file")
     # A run of a file of its own (--kind) is filed under the file's name, not a registered one.
     own_file = data_file is not None and name not in DATASETS

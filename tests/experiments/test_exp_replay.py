@@ -114,3 +114,38 @@ def test_suite_reasoning_finds_the_traces_in_the_data_dir_and_an_explicit_replay
     monkeypatch.setattr(replay, "__file__", str(tmp_path / "a" / "b" / "replay.py"))
     with pytest.raises(UserError, match="--replay FILE"):
         resolve_options("reasoning", given)
+
+
+def _run_dir(tmp_path, config, samples):
+    run = tmp_path / "mine__m__dense__abc"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config))
+    return _write(run / "samples.jsonl", samples)
+
+
+def test_a_runs_samples_replay_with_problems_from_its_config_and_thinking_split(tmp_path):
+    data = _write(tmp_path / "mine.jsonl", [{"id": "a", "problem": "What is 2+2?", "answer": "4"},
+                                            {"id": "b", "problem": "What is 3+3?", "answer": "6"}])
+    samples = _run_dir(tmp_path, {"dataset": "mine", "data_file": str(data), "kind": "math"}, [
+        {"problem_id": "a", "sample_index": 0, "response": "<think>2 and 2</think> It is \\boxed{4}."},
+        {"problem_id": "a", "sample_index": 1, "response": "another sample"},
+        {"problem_id": "b", "sample_index": 0, "response": "Just \\boxed{6}."}])
+    traces = load_traces(samples)
+    assert [t.problem.id for t in traces] == ["a", "b"]  # one trace a problem: sample 0
+    assert traces[0].reasoning == "2 and 2" and traces[0].content == "It is \\boxed{4}."
+    assert traces[1].reasoning == "" and traces[1].content == "Just \\boxed{6}."
+    assert "What is 2+2?" in traces[0].problem.prompt and traces[0].problem.gold == "4"
+
+
+def test_a_replay_runs_samples_replay_its_trace_file_and_bad_samples_are_one_clear_error(tmp_path):
+    source = _write(tmp_path / "t.jsonl", [{"id": "1", "problem": "P", "reasoning": "r1"},
+                                           {"id": "2", "problem": "Q", "reasoning": "r2"}])
+    samples = _run_dir(tmp_path, {"dataset": "replay-t", "replay": str(source)},
+                       [{"problem_id": "2", "sample_index": 0, "response": "r2"}])
+    assert [(t.problem.id, t.reasoning) for t in load_traces(samples)] == [("2", "r2")]
+    source.unlink()
+    with pytest.raises(UserError, match="not there any more"):
+        load_traces(samples)
+    (samples.parent / "config.json").unlink()
+    with pytest.raises(UserError, match="config.json beside it"):
+        load_traces(samples)
