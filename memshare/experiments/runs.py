@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from memshare.analysis.quality import quality_vs
+from memshare.bench.fidelity import fidelity_vs
 from memshare.bench.metrics import accuracy, ratios
 from memshare.errors import UserError
 from memshare.results import SCHEMA_VERSION, read_json, read_samples
@@ -82,7 +83,8 @@ def workload_key(config: dict[str, Any]) -> str:
 
 def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> None:
     """Ratios and free-running quality (``memshare.bench.metrics``) against the dense (else
-    vanilla) run of the same workload, if one was given."""
+    vanilla) run of the same workload, if one was given; for trace replays also the
+    teacher-forced fidelity from the two runs' logprobs (``memshare.bench.fidelity``)."""
     refs: dict[tuple[str, str], dict[str, Any]] = {}
     for run, config in zip(runs, configs):
         if run.get("policy") in REFERENCE_POLICIES:
@@ -94,3 +96,5 @@ def add_speedups(runs: list[dict[str, Any]], configs: list[dict[str, Any]]) -> N
         run.update(ratios(run, ref, refs.get(("vanilla", key))))
         reference = read_samples(Path(ref["run_dir"]) / "samples.jsonl")[0] if ref else []
         run.update(quality_vs(read_samples(Path(run["run_dir"]) / "samples.jsonl")[0], reference))
+        if ref and config.get("replay"):
+            run.update(fidelity_vs(run, ref))

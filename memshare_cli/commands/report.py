@@ -21,6 +21,10 @@ MEMORY_COLUMNS = RunMetrics.columns("run_dir", "policy", "affected_ratio", "shar
                                     "concurrency_gain", "ideal_gain", "bound_achieved", "peak_kv_blocks",
                                     "num_preemptions", "mean_output_tokens", "loop_or_cap_share",
                                     "same_answer_as_dense")
+# Trace replays: every policy emitted the same tokens; quality is teacher-forced fidelity vs dense.
+REPLAY_COLUMNS = RunMetrics.columns("run_dir", "policy", "affected_ratio", "freed_block_steps_share",
+                                    "mean_running_requests", "concurrency_gain", "ideal_gain", "bound_achieved",
+                                    "num_preemptions", "top1_agreement", "top1_agreement_after", "topk_kl")
 
 
 @clean_errors
@@ -34,7 +38,8 @@ def report(
     """Rebuild the bench table from saved runs, side by side; plots when there are 2+ runs.
 
     Accuracy comes from samples.jsonl (a re-graded file is reflected); speedups from a
-    dense run of the same workload among the given runs.
+    dense run of the same workload among the given runs, and for trace replays
+    ('bench --replay') teacher-forced top-1 agreement and top-k KL against it.
     """
     from memshare.experiments.report import build_report
 
@@ -44,8 +49,10 @@ def report(
         return
     from memshare_cli.render import console, rows_table
 
-    for title, cols in (("memshare report: throughput", COLUMNS), ("memshare report: memory and quality",
-                                                                    MEMORY_COLUMNS)):
+    replay = any(r.get("top1_agreement") is not None for r in result["runs"])
+    second = ("memshare report: memory and teacher-forced fidelity", REPLAY_COLUMNS) if replay else (
+        "memshare report: memory and quality", MEMORY_COLUMNS)
+    for title, cols in (("memshare report: throughput", COLUMNS), second):
         rows_table(title, [(h, k) for h, k, _ in cols], [_row(r, cols) for r in result["runs"]])
     if result["plots"]:
         console.print(f"[dim]plots: {', '.join(result['plots'])}[/dim]")

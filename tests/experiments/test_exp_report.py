@@ -120,3 +120,38 @@ def test_folder_that_is_not_a_run_folder(runner, tmp_path):
                             (tmp_path / "nope", "no such folder")):
         res = runner.invoke(app, ["report", str(target)])
         assert res.exit_code == 2 and message in res.stderr, res.output
+
+
+def _replay_run(root, policy, flipped):
+    """A replay run folder with logprobs: request 0's top-1 differs from dense's at ``flipped`` of 10 positions."""
+    import numpy as np
+
+    path = write_run(root, policy, n=2)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "replay": "/traces/r1.jsonl"}))
+    (path / "logprobs").mkdir()
+    for i in range(2):
+        top_ids = np.tile(np.arange(4, dtype=np.int32), (10, 1))
+        if i == 0:
+            top_ids[:flipped] = top_ids[:flipped, ::-1]  # another token ranks first
+        np.savez(path / "logprobs" / f"{i}#0.npz",
+                 token_logprob=np.full(10, -1.0, np.float32), token_rank=np.ones(10, np.int32), top_ids=top_ids,
+                 top_logprobs=np.log(np.tile(np.float32([0.4, 0.3, 0.2, 0.1]), (10, 1))))
+    return path
+
+
+def test_replay_runs_get_teacher_forced_fidelity_against_dense(runner, tmp_path):
+    dense = _replay_run(tmp_path, "dense", flipped=0)
+    ms = _replay_run(tmp_path, "memshare", flipped=3)
+    res = runner.invoke(app, ["report", str(tmp_path), "--json", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    runs = {r["policy"]: r for r in json.loads(res.stdout)["runs"]}
+    assert runs["dense"]["top1_agreement"] == pytest.approx(1.0)
+    assert runs["memshare"]["top1_agreement"] == pytest.approx(17 / 20)
+    assert runs["memshare"]["topk_kl"] > 0 and runs["dense"]["topk_kl"] == pytest.approx(0.0)
+    table = runner.invoke(app, ["report", str(ms), str(dense), "--no-plots"])
+    assert "teacher-forced fidelity" in table.stdout and "0.8500" in table.stdout
+    # Not a replay (no "replay" in config.json): no fidelity columns, even with logprobs present.
+    plain = write_run(tmp_path / "plain", "memshare")
+    res = runner.invoke(app, ["report", str(plain), "--json", "--no-plots"])
+    assert "top1_agreement" not in json.loads(res.stdout)["runs"][0]
