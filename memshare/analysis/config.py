@@ -132,4 +132,6 @@ class AnalyzeConfig:
         d = dataclasses.asdict(self)
         d.update(step_thresholds=list(self.steps), block_thresholds=list(self.blocks), policies=list(self.policies),
                  out=str(self.out_dir))
+        if self.replay:
+            d["dataset"] = None  # the traces come from the replay file, not from --dataset
         return d

@@ -34,6 +34,14 @@ def test_bad_input_is_one_line_and_exit_2(runner, tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_replay_study_records_its_trace_file_not_the_default_dataset():
+    from memshare.analysis.config import AnalyzeConfig
+
+    d = AnalyzeConfig(replay="traces/deepseek-r1.jsonl", free_running=0, fidelity=True).to_dict()
+    assert d["replay"] == "traces/deepseek-r1.jsonl" and d["dataset"] is None
+    assert AnalyzeConfig(free_running=0).to_dict()["dataset"] == "math500"
+
+
 @pytest.fixture(scope="module")
 def shared_out(tmp_path_factory):
     return tmp_path_factory.mktemp("analyze")
