@@ -8,6 +8,11 @@ integer, optionally signed, with leading zeros allowed (``025`` is 25) and an
 all-zero decimal part allowed (``70.0``). These verdicts need no sympy and are
 instant.
 
+A gold that is a decimal number (``2.75``, or ``2,75`` with a decimal comma:
+one or two digits after the comma; ``3,600`` is a thousands separator) is
+no integer: ``decimal_number`` gives it with a point, and ``grade`` compares
+it as mathematics.
+
 Anything else that holds a digit is an expression (``5+7``, ``\\frac{10}{2}``,
 ``\\sqrt{36}``, ``2**3``): ``integer_expression`` gives the text that
 ``grade`` evaluates in a worker, through math-verify's LaTeX parser (never
@@ -31,6 +36,8 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
 # The value sits right of the last relation: "n = 34", "x \\approx 11".
 _RELATION = re.compile(r"=|\\approx|\\simeq|≈")
 _DELIMITERS = re.compile(r"\\?\$|\\[()\[\]]")
+# "2,75" and "2,5" (a decimal comma: 1-2 digits after it) or "2.75"; "3,600" is an integer.
+_DECIMAL = re.compile(r"([+-]?\d+)(?:,(\d{1,2})|\.(\d+))")
 
 
 def _right_side(text: str) -> str:
@@ -68,6 +75,22 @@ def parse_integer(text: str) -> int | None:
         return None
     sign = -1 if match.group(1) == "-" else 1
     return sign * int(match.group(2))
+
+
+def decimal_number(text: str) -> str | None:
+    """A decimal answer written with a point (``2,75`` -> ``2.75``), if it is one.
+
+    Args:
+        text: a gold label or an extracted answer.
+
+    Returns:
+        The number with a decimal point, or ``None`` when the text (math
+        delimiters and spaces aside) is not a decimal number.
+    """
+    match = _DECIMAL.fullmatch(_DELIMITERS.sub("", str(text)).strip())
+    if not match:
+        return None
+    return f"{match.group(1)}.{match.group(2) or match.group(3)}"
 
 
 def integer_expression(text: str) -> str | None:

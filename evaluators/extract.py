@@ -210,7 +210,7 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
 
     A worked solution ending in ``#### 18`` (GSM8K) gives ``18``; one holding
     ``\\boxed{...}`` gives its last box; anything else is the gold itself,
-    without outer math delimiters.
+    without outer math delimiters or a trailing backslash (``5\\`` is ``5``).
 
     Args:
         gold: the gold label.
@@ -227,7 +227,8 @@ def gold_answer(gold: str, settings: ExtractSettings = ExtractSettings()) -> str
         boxed = last_boxes(gold[-settings.max_region_chars :], settings, GOLD_JOINER if short else None)
         if boxed:
             return boxed[1]
-    return strip_delimiters(gold)
+    # A stray trailing backslash ends no answer, in a gold as in a response.
+    return strip_delimiters(gold).rstrip("\\").rstrip()
 
 
 def math_segments(text: str) -> int:

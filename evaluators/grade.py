@@ -14,15 +14,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from evaluators.aime import compare_integer, integer_expression, parse_integer
+from evaluators.aime import compare_integer, decimal_number, integer_expression, parse_integer
 from evaluators.choice import extract_choice, extract_option_text
 from evaluators.extract import extract_math_answer, gold_answer, math_segments, prose_answers
 from evaluators.kinds import resolve_kind
 from evaluators.options import letters_for, parse_gold
 from evaluators.parse import parseable, prepare
+from evaluators.regions import answer_regions
 from evaluators.result import GradeResult
 from evaluators.settings import GradeSettings
-from evaluators.shortcuts import same_answer, text_verdict, time_verdict
+from evaluators.shortcuts import same_answer, same_text, text_verdict, time_verdict
 from evaluators.solutions import solution_sets
 from evaluators.timeout import TaskFailed, TaskTimeout, get_pool, run_with_deadline
 
@@ -63,6 +64,11 @@ def _in_worker(target: str, args: tuple, settings: GradeSettings, started: float
 
 
 def _grade_integer(gold: str, pred: str, settings: GradeSettings, started: float) -> GradeResult:
+    decimal = decimal_number(gold) if parse_integer(gold) is None else None
+    if decimal is not None:
+        # "2,75" is no integer: the integer rule cannot judge it, mathematics can.
+        correct, reason = _compare_math(decimal, decimal_number(pred) or pred, settings, started)
+        return GradeResult(correct, pred, reason)
     correct, reason = compare_integer(gold, pred)
     # An answer that is no integer as written may be an expression of one (5+7, \\sqrt{36}).
     expression = integer_expression(pred) if reason.startswith("not an integer") else None
@@ -118,6 +124,11 @@ def grade_detailed(response: str, gold: str, kind: str, settings: GradeSettings 
     gold = "" if gold is None else str(gold)
     if not gold.strip():
         return GradeResult(False, None, "invalid gold: empty")
+    # NOTE: the first rule of every kind: a response (or its part after
+    # </think>) that is the gold's own text is right, whatever the text says.
+    for whole in (response, answer_regions(response, settings.extract)[0]):
+        if same_text(gold, whole) or same_text(gold_answer(gold, settings.extract), whole):
+            return GradeResult(True, whole.strip(), "match: identical")
     if kind == "gpqa":
         return _grade_choice(response, gold_answer(gold, settings.extract), settings, started)
     gold = gold_answer(gold, settings.extract)

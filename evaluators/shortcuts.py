@@ -3,6 +3,8 @@
 These run in the calling thread in microseconds and cover what math-verify
 either gets wrong or does not need to see:
 
+* ``same_text``: the same text after whitespace normalisation, the first
+  rule of every kind (an answer identical to its gold is never wrong);
 * ``same_answer``: identical up to spacing and cosmetic LaTeX;
 * ``time_verdict``: ``12:00`` is a time of day, not ``12/0`` (math-verify
   parses it as a division by zero, so ``12:00`` would equal ``1:00``);
@@ -23,6 +25,20 @@ _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatornam
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?\s*(a\.?m\.?|p\.?m\.?)?", re.IGNORECASE)
 _WORDS = re.compile(r"\(?[^\W\d_]+(?:[ \-'][^\W\d_]+){0,5}\)?\.?")
 _ARTICLES = ("the ", "an ", "a ")
+
+
+def same_text(gold: str, pred: str) -> bool:
+    """Whether two texts are identical once runs of whitespace are one space.
+
+    Args:
+        gold: the gold answer, as given.
+        pred: a response, or its final region.
+
+    Returns:
+        ``True`` for the same non-empty text, whatever it says.
+    """
+    key = " ".join(gold.split())
+    return bool(key) and key == " ".join(pred.split())
 
 
 def _cosmetic_key(text: str) -> str:

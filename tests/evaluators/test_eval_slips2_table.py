@@ -1,0 +1,67 @@
+"""Answer forms that slipped past the grader (issue 32): (gold, response, kind, expected).
+
+One group per class of the issue, each with rows that failed before the fix
+and negative rows that keep it honest (a different text is still wrong, two
+letters still choose none, a symbolic answer is still no integer). Written by us.
+"""
+
+import time
+
+import pytest
+
+from evaluators import grade_detailed
+
+# The same text on both sides matches, whatever the kind; only whitespace is normalised.
+IDENTICAL = [
+    ("even $k$", "even $k$", "math", True),
+    ("$n$ is even", "$n$  is\neven", "math", True),
+    ("even $k$", "odd $k$", "math", False),
+    ("5\\", "5\\", "math", True),
+    ("5\\", "5\\", "integer", True),
+    ("2,75", "2,75", "integer", True),
+    ("2,75", "2,57", "integer", False),
+    ("C\n-3", "C\n-3", "choice", True),
+    # A gold's stray trailing backslash ends no answer, as in a response.
+    ("5\\", "\\boxed{5}", "integer", True),
+    ("5\\", "\\boxed{5}", "math", True),
+    ("5\\", "\\boxed{6}", "integer", False),
+]
+
+# Under the integer kind a decimal gold goes to the math comparison; a comma
+# with 1-2 digits after it is a decimal comma, with 3 a thousands separator.
+DECIMAL_COMMAS = [
+    ("2,75", "\\boxed{2.75}", "integer", True),
+    ("2,75", "\\boxed{2,75}", "integer", True),
+    ("2,75", "\\boxed{\\frac{11}{4}}", "integer", True),
+    ("2,75", "\\boxed{275}", "integer", False),
+    ("2,75", "\\boxed{3}", "integer", False),
+    ("2,5", "\\boxed{2.5}", "integer", True),
+    ("2,5", "Respuesta: 2,5", "integer", True),
+    ("2,5", "\\boxed{25}", "integer", False),
+    ("2.75", "\\boxed{2,75}", "integer", True),
+    ("-0,5", "\\boxed{-\\frac{1}{2}}", "integer", True),
+    ("3,600,000", "\\boxed{3600000}", "integer", True),
+    ("3,600,000", "\\boxed{3.6}", "integer", False),
+    ("3,600", "\\boxed{3.6}", "integer", False),
+]
+
+GROUPS = {
+    "identical": IDENTICAL,
+    "decimal_commas": DECIMAL_COMMAS,
+}
+TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
+# The issue's bound for one grading call.
+MAX_CALL_S = 6.0
+
+
+@pytest.mark.parametrize("group,gold,response,kind,expected", TABLE)
+def test_slips2_table(group, gold, response, kind, expected):
+    start = time.monotonic()
+    result = grade_detailed(response, gold, kind)
+    assert result.correct is expected, result
+    assert time.monotonic() - start < MAX_CALL_S
+
+
+def test_every_group_has_both_verdicts():
+    for rows in GROUPS.values():
+        assert {row[-1] for row in rows} == {True, False}
