@@ -2,8 +2,9 @@
 
 Policy: from the extracted answer, remove math delimiters, spacing commands,
 ``\\text``-like groups that hold no digit (``10\\text{ cm}``), unit and other
-words (``34 apples``), what precedes the last ``=`` or ``\\approx`` (``n = 34``,
-``x \\approx 11``) and thousands separators. What is left must be an
+words (``34 apples``, ``12cm``), what precedes the last ``=`` or ``\\approx``
+(``n = 34``, ``x \\approx 11``) and thousands separators; a letter glued
+before a digit makes an id (``QX7ZB``, ``B12``), no integer. What is left must be an
 integer, optionally signed, with leading zeros allowed (``025`` is 25) and an
 all-zero decimal part allowed (``70.0``). These verdicts need no sympy and are
 instant.
@@ -31,6 +32,8 @@ _WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)
 _JOINING = re.compile(r"\\[,;:!]|\\?\$|\\?%|\^\{?\\circ\}?|\\circ|[{}]")
 _SEPARATING = re.compile(r"\\quad|\\qquad|\\ ")
 _WORDS = re.compile(r"[^\W\d_]+(?:\s*\^\s*\d)?")
+# A letter glued before a digit makes an id, not a number with a unit: "QX7ZB", "B12".
+_ID = re.compile(r"[A-Za-z]\d")
 _INTEGER = re.compile(r"([+-]?)0*(\d{1,30})(?:\.0+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
 # The value sits right of the last relation: "n = 34", "x \\approx 11".
@@ -54,6 +57,8 @@ def _right_side(text: str) -> str:
 def _clean(text: str) -> str:
     text = _WRAPPER.sub(lambda m: m.group(1) if any(c.isdigit() for c in m.group(1)) else " ", text)
     text = _SEPARATING.sub(" ", _JOINING.sub("", _right_side(text)))
+    if _ID.search(text):
+        return ""
     text = _WORDS.sub(" ", text)
     text = _THOUSANDS.sub("", text)
     tokens = text.strip().rstrip(".").split()

@@ -45,9 +45,21 @@ DECIMAL_COMMAS = [
     ("3,600", "\\boxed{3.6}", "integer", False),
 ]
 
+# Letters glued to a digit make an id, not a number.
+DIGIT_IN_TOKEN = [
+    ("7", "Answer: QX7ZB", "integer", False),
+    ("7", "\\boxed{QX7ZB}", "integer", False),
+    ("7", "QX7ZB", "integer", False),
+    ("7", "The answer is QX7ZB.", "integer", False),
+    ("12", "\\boxed{B12}", "integer", False),
+    ("7", "The code QX7ZB opens box 7.", "integer", True),
+    ("12", "\\boxed{12cm}", "integer", True),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
+    "digit_in_token": DIGIT_IN_TOKEN,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The bound for one grading call.
