@@ -45,7 +45,7 @@ _FOREIGN_ANSWER_IS = (
     r"|resposta\s+(?:correta\s+)?é|risposta\s+(?:corretta\s+)?è|答案(?:是|为|為|选|選)|故选|应选"
 )
 _PHRASE = re.compile(
-    rf"(?:answer|option|choice)(?:\s+is|\s+would\s+be|\s*:|\s*=)|{_FOREIGN_ANSWER_IS}"
+    rf"(?:answer|option|choice)(?:\s+is|\s+(?:would|must|should|has\s+to|can\s+only)\s+be|\s*:|\s*=)|{_FOREIGN_ANSWER_IS}"
     rf"|(?:{FOREIGN_ANSWER_WORDS}|故选|应选)\s*[:：]",
     re.IGNORECASE,
 )
@@ -57,14 +57,21 @@ _ALONE = r"(?![A-Za-z0-9_'\-])"
 _CHOOSE = re.compile(
     rf"\b(?i:choose|chose|pick|select|go\s+with)\s+(?i:option\s+|answer\s+|choice\s+)?\(?([A-Z])\)?{_ALONE}(?!\s+to\b)"
 )
-_IS_CORRECT = re.compile(r"(?<![A-Za-z0-9_\-])\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b")
+# "D is correct", "La D es correcta", "D est correcte", "D 是正确的".
+_IS_CORRECT = re.compile(
+    r"(?<![A-Za-z0-9_\-])\(?([A-Z])\)?(?:\s+is\s+(?:the\s+)?(?:correct|right|best)\b"
+    r"|\s+(?:est|es|ist|è|é)\s+(?:correct[aeo]?|corrett[ao]|corret[ao]|richtig|korrekt)\b|\s*是?(?:正确|对的))"
+)
+# "C is ruled out, so it must be A."
+_MUST_BE = re.compile(rf"\b(?i:it|this|that)\s+(?i:must|has\s+to|should)\s+be\s+(?i:option\s+|choice\s+)?\(?([A-Z])\)?{_ALONE}")
 # "Therefore B.", "Thus, the answer: (C).": a conclusion that ends on the letter.
 _CONCLUSION = re.compile(
     r"(?:\b(?i:therefore|thus|hence|so|consequently|donc|also)|因此|所以|故)[,:，]?\s*"
     r"(?i:(?:the\s+)?(?:correct\s+|right\s+|best\s+|final\s+)?(?:answer|option|choice)\s+(?:is\s+)?|option\s+|choice\s+)?"
     rf"\(?([A-Z])\)?{_ALONE}(?=\s*(?:[.!;。\n]|$))"
 )
-_LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:\)|\.|:)(?:\*\*)?(?:\s|$)")
+# "B) 42 kelvin", "D。不是 B", "D, since B ...": a response that opens with its letter.
+_LEADING_LABEL = re.compile(r"\s*(?:\*\*)?\(?([A-Z])(?:(?:\)|\.|:)(?:\*\*)?(?:\s|$)|\)?\s*[。，、：；]|,\s)")
 # A capital letter alone, or a lower-case one in parentheses: "(b)".
 _CAPITAL = re.compile(rf"(?<![A-Za-z0-9_\-])([A-Z]){_ALONE}|\(([a-z])\)")
 # A second letter joined to the first: "A or B", "A, B", "(A) and (C)"; not "C, not A", "D, it can't be".
@@ -72,7 +79,11 @@ _COORDINATED = re.compile(
     r"\)?\s*(?:,|/|&|\band/or\b|\band\b|\bor\b)\s*(?:option\s+|choice\s+)?\(?([A-Z])\)?"
     rf"{_ALONE}(?!\s+(?!and\b|or\b|are\b)[a-z])"
 )
-_NEGATION = re.compile(r"(?:\bnot|n't\s+be|\bnor)\s*[\"'(*]*$", re.IGNORECASE)
+# What rejects the letter after it: "not C", "can't be A", "不是B", "no la B", "pas B".
+_NEGATION = re.compile(
+    r"(?:\bnot|n't\s+be|\bnor|\bno(?:\s+(?:la|el))?|\bnicht|\bpas|\bnon|不是|并非|而非|不选|排除)\s*[\"'(*]*$",
+    re.IGNORECASE,
+)
 _BOLD = re.compile(r"\*\*\s*\(?([A-Z])\)?\s*\*\*")
 _PHRASE_REACH = 60
 # A one-line response this short may be a label and the option's text: "C Cecile".
@@ -105,7 +116,7 @@ def _phrase_letter(window: str, letters: str) -> str | None:
 def _stated_letter(window: str, letters: str) -> str | None:
     stated = [
         (m.end(), m.group(1))
-        for pattern in (_CHOOSE, _IS_CORRECT, _CONCLUSION)
+        for pattern in (_CHOOSE, _IS_CORRECT, _CONCLUSION, _MUST_BE)
         for m in pattern.finditer(window)
         if m.group(1) in letters
     ]
@@ -115,7 +126,8 @@ def _stated_letter(window: str, letters: str) -> str | None:
 def _opening_label(region: str, letters: str) -> str | None:
     leading = _LEADING_LABEL.match(region)
     if leading and leading.group(1) in letters:
-        return leading.group(1)
+        other = _COORDINATED.match(region, leading.end(1))  # "A, B and C all fail": no choice
+        return _SEVERAL if other and other.group(1) != leading.group(1) else leading.group(1)
     line = region.strip()
     if len(line) <= _SHORT_LINE and "\n" not in line:
         labelled = option_label(line, letters)

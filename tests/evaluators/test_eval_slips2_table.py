@@ -56,10 +56,37 @@ DIGIT_IN_TOKEN = [
     ("12", "\\boxed{12cm}", "integer", True),
 ]
 
+# The letter the answer affirms, not the one it rejects, in English and other languages.
+CHOICE_AFFIRMED = [
+    ("D", "D is correct since B would need a negative mass.", "choice", True),
+    ("B", "D is correct since B would need a negative mass.", "choice", False),
+    ("A", "Not C, so the answer must be A.", "choice", True),
+    ("C", "Not C, so the answer must be A.", "choice", False),
+    ("A", "It is not C; the answer should be A.", "choice", True),
+    ("A", "C is ruled out, so it must be A.", "choice", True),
+    ("C", "C is ruled out, so it must be A.", "choice", False),
+    ("D", "答案是 D，不是 B", "choice", True),
+    ("B", "答案是 D，不是 B", "choice", False),
+    ("D", "答案：不是B，而是D", "choice", True),
+    ("B", "答案：不是B，而是D", "choice", False),
+    ("D", "D。不是 B", "choice", True),
+    ("B", "D。不是 B", "choice", False),
+    ("D", "D，因为 B 不守恒。", "choice", True),
+    ("D", "D, since B violates conservation.", "choice", True),
+    ("B", "D, since B violates conservation.", "choice", False),
+    ("A", "A, B and C all violate conservation.", "choice", False),
+    ("D", "D 是正确的，因为 B 的符号错了。", "choice", True),
+    ("B", "D 是正确的，因为 B 的符号错了。", "choice", False),
+    ("D", "La D es correcta porque B no conserva la energía.", "choice", True),
+    ("D", "D est correcte car B ne conserve pas l'énergie.", "choice", True),
+    ("B", "D est correcte car B ne conserve pas l'énergie.", "choice", False),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
     "digit_in_token": DIGIT_IN_TOKEN,
+    "choice_affirmed": CHOICE_AFFIRMED,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The issue's bound for one grading call.
