@@ -1,7 +1,8 @@
 """Multiple-choice options: a lone letter, a labelled option, and what a gold names.
 
 A gold is a lone letter (``C``, ``(c)``, ``\\text{C}``), a labelled option
-(``(B) 432``, ``B. 432``, ``C Cecile``: the letter, with the text as a second
+(``(B) 432``, ``B. 432``, ``C Cecile``, or the letter alone on its line with
+the text on the next, ``C\\n-3``: the letter, with the text as a second
 chance), or the option's text alone (``432``, ``Paris``). The same label forms
 are read in a prediction's box (``\\boxed{C Cecile}``), so that the letter is
 taken from gold and prediction alike, as lighteval does.
@@ -77,7 +78,7 @@ def normalize_choice(value: str, letters: str = ALL_LETTERS) -> str | None:
 
 
 def option_label(value: str, letters: str = ALL_LETTERS) -> tuple[str, str] | None:
-    """Split a labelled option (``(B) 432``, ``B. 432``, ``C Cecile``) into letter and text.
+    """Split a labelled option (``(B) 432``, ``B. 432``, ``C Cecile``, ``C\\n-3``) into letter and text.
 
     Args:
         value: a gold label or boxed content.
@@ -87,7 +88,11 @@ def option_label(value: str, letters: str = ALL_LETTERS) -> tuple[str, str] | No
         ``(letter, text)``, or ``None`` when the value does not start with a
         label (or its "text" is another letter: ``A B``).
     """
-    match = _LABEL.fullmatch(clean_option(value))
+    cleaned = clean_option(value)
+    head, newline, rest = cleaned.partition("\n")
+    if newline and rest.strip() and normalize_choice(head, letters):
+        return normalize_choice(head, letters), rest.strip()  # "C\n-3": letter, then its text
+    match = _LABEL.fullmatch(cleaned)
     if not match:
         return None
     group = next(i for i in (1, 3, 5) if match.group(i))

@@ -82,11 +82,24 @@ CHOICE_AFFIRMED = [
     ("B", "D est correcte car B ne conserve pas l'énergie.", "choice", False),
 ]
 
+# A gold that gives its option's text on the line after the letter.
+CHOICE_GOLD_TEXT_LINE = [
+    ("C\n-3", "\\boxed{C}", "choice", True),
+    ("C\n-3", "C", "choice", True),
+    ("C\n-3", "\\boxed{D}", "choice", False),
+    ("C\n$-3$", "The answer is (C).", "choice", True),
+    ("C\nthe electron spin", "The answer is C.", "choice", True),
+    ("C\nthe electron spin", "\\boxed{B}", "choice", False),
+    ("C\nthe electron spin", "the electron spin", "choice", True),
+    ("C\nthe electron spin", "the proton spin", "choice", False),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
     "digit_in_token": DIGIT_IN_TOKEN,
     "choice_affirmed": CHOICE_AFFIRMED,
+    "choice_gold_text_line": CHOICE_GOLD_TEXT_LINE,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The issue's bound for one grading call.
