@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 
 _WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)\}")
-# Thin spaces, dollar and percent signs, degrees and braces vanish ("1,\\!000"
-# is 1,000); wide spaces separate ("25 \\quad 26" is two answers).
-_JOINING = re.compile(r"\\[,;:!]|\\?\$|\\?%|\^\{?\\circ\}?|\\circ|[{}]")
+# Thin spaces, currency and percent signs, degrees and braces vanish ("1,\\!000"
+# is 1,000; "35 €" is 35); wide spaces separate ("25 \\quad 26" is two answers).
+_JOINING = re.compile(r"\\[,;:!]|\\?\$|[€£¥]|\\?%|\^\{?\\circ\}?|\\circ|[{}]")
 _SEPARATING = re.compile(r"\\quad|\\qquad|\\ ")
 _WORDS = re.compile(r"[^\W\d_]+(?:\s*\^\s*\d)?")
 # A letter glued before a digit makes an id, not a number with a unit: "QX7ZB", "B12".

@@ -14,9 +14,11 @@ reasoning outputs need a policy of their own first. Policy, in order:
    "#### X", or "Answer:" in another language ("Respuesta:", "答案："). X is
    the ``$...$`` (or ``\\(...\\)``, ``\\[...\\]``) group right after the
    phrase, else the rest of the line up to the first sentence end (``.``,
-   ``。``); when X is a sentence, the number it opens with ("Réponse : 12
-   pommes, soit 3 de plus" gives 12), else its final expression ("The largest
-   $n$ is 34", step 4).
+   ``。``); when X is a sentence, the number it opens with ("Final answer: 12
+   apples, so 3 more" gives 12), after a marker in another language its first
+   number or math group holding a digit ("Respuesta: quedan 35 € por pagar en
+   6 meses" gives 35), else its final expression ("The largest $n$ is 34",
+   step 4).
 4. Without a phrase, the bare final expression: a short region that is only
    mathematics (``5``, ``$\\frac{1}{2}$``, ``(p,q)=(3,2)``) or a few words
    (``Evelyn``) is the answer whole; otherwise the last math group or the last
@@ -47,6 +49,8 @@ _PHRASE = re.compile(
     rf"|(?:{FOREIGN_ANSWER_WORDS})\s*[:：]",
     re.IGNORECASE,
 )
+# "Respuesta:", "答案：", "答案是": a phrase whose sentence gives its first number.
+_FOREIGN_PHRASE = re.compile(rf"(?:{FOREIGN_ANSWER_WORDS})\s*[:：]|答案是", re.IGNORECASE)
 # "Answer $9$": the bare word counts only when math follows at once.
 _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 # A phrase whose value is a sentence counts only this close to the region's end.
@@ -80,8 +84,8 @@ def _phrase_value(rest: str, whole: bool = False) -> str | None:
     return clean_answer(inner)
 
 
-def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool] | None:
-    """``(position, value, strong)`` of the last answer phrase with a value."""
+def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool, bool] | None:
+    """``(position, value, strong, foreign)`` of the last answer phrase with a value."""
     offset = max(0, len(text) - settings.phrase_window_chars)
     window = text[offset:]
     matches = list(_PHRASE.finditer(window)) + list(_BARE_ANSWER_WORD.finditer(window))
@@ -89,7 +93,7 @@ def _last_phrase(text: str, settings: ExtractSettings) -> tuple[int, str, bool] 
         value = _phrase_value(window[match.end() : match.end() + settings.max_answer_chars])
         if value:
             strong = match.group().lower().startswith("final")
-            return offset + match.start(), value, strong
+            return offset + match.start(), value, strong, bool(_FOREIGN_PHRASE.fullmatch(match.group()))
     return None
 
 
@@ -149,8 +153,17 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
     return best[1]
 
 
-def _phrase_answer(region: str, phrase: tuple[int, str, bool], settings: ExtractSettings) -> str | None:
-    position, value, _ = phrase
+def _first_number(value: str) -> str | None:
+    """The first number, or math group holding a digit, of a sentence."""
+    groups = [m for m in _MATH_GROUP.finditer(value) if any(ch.isdigit() for ch in m.group())]
+    number = _NUMBER.search(value)
+    if groups and (number is None or groups[0].start() < number.start()):
+        return strip_delimiters(groups[0].group()) or None
+    return number.group().strip() if number else None
+
+
+def _phrase_answer(region: str, phrase: tuple[int, str, bool, bool], settings: ExtractSettings) -> str | None:
+    position, value, _, foreign = phrase
     inner = last_boxes(value, settings)
     if inner is not None:
         return inner[1]  # "The answer is $\\boxed{5}$" keeps what is in the box
@@ -159,7 +172,12 @@ def _phrase_answer(region: str, phrase: tuple[int, str, bool], settings: Extract
         return value
     if len(region) - position > PROSE_PHRASE_REACH:
         return None  # "To answer: first ..." early on is not where the answer is
-    # "Antwort: 42 Euro, also 7 Euro pro Person": the number the phrase opens with,
+    # "Respuesta: quedan 35 € por pagar en 6 meses": after a foreign marker the
+    # sentence's first number (or math group with a digit), not its last.
+    first = _first_number(value) if foreign else None
+    if first:
+        return first
+    # "Final Answer: 42 apples, so 7 each": the number the phrase opens with,
     # not the sentence's last (as graders that read "Answer: N" do).
     leading = _LEADING_NUMBER.match(value)
     if leading:

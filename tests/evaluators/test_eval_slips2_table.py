@@ -94,12 +94,30 @@ CHOICE_GOLD_TEXT_LINE = [
     ("C\nthe electron spin", "the proton spin", "choice", False),
 ]
 
+# After "Answer:" in another language, a sentence gives its first number (or
+# first math group holding a digit), not its last; currency signs are units.
+FOREIGN_FIRST_NUMBER = [
+    ("35", "Respuesta: quedan 35 € por pagar en 6 meses", "integer", True),
+    ("6", "Respuesta: quedan 35 € por pagar en 6 meses", "integer", False),
+    ("35", "Respuesta: quedan 35 € por pagar en 6 meses", "math", True),
+    ("35", "Réponse : il reste 35 € à payer en 6 mois.", "integer", True),
+    ("35", "Antwort: Es bleiben 35 € in 6 Monaten.", "integer", True),
+    ("35", "答案：还剩 35 元，分 6 个月付清。", "integer", True),
+    ("35", "Respuesta: quedan $35$ € por pagar en $6$ meses", "integer", True),
+    ("6", "Respuesta: quedan $35$ € por pagar en $6$ meses", "integer", False),
+    ("\\frac{35}{2}", "Respuesta: quedan $\\frac{35}{2}$ € en 6 meses", "math", True),
+    ("34", "Respuesta: el mayor $n$ es 34.", "integer", True),
+    ("35", "Respuesta: $35 € al mes$ durante $6$ meses", "integer", True),
+    ("6", "Respuesta: $35 € al mes$ durante $6$ meses", "integer", False),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
     "digit_in_token": DIGIT_IN_TOKEN,
     "choice_affirmed": CHOICE_AFFIRMED,
     "choice_gold_text_line": CHOICE_GOLD_TEXT_LINE,
+    "foreign_first_number": FOREIGN_FIRST_NUMBER,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The bound for one grading call.
