@@ -172,27 +172,44 @@ def verify_parsed(gold: tuple, pred: tuple, settings: CompareSettings = CompareS
     return False, "mismatch"
 
 
+def _constant(expr: Any) -> Any | None:
+    """``expr`` simplified, when that leaves no free symbol; else ``None``."""
+    try:
+        simple = _sympy().simplify(expr)
+    except Exception:  # sympy raises many types on odd trees
+        return None
+    return None if simple.free_symbols else simple
+
+
 def integer_value(parsed: tuple, settings: CompareSettings = CompareSettings()) -> int | None:
     """The integer a parsed expression equals exactly (``\\sqrt{36}`` -> 6), if any.
 
     The nearest integer of a 30-digit evaluation is a candidate only; it
     counts when math-verify's ``verify`` confirms it equals the expression,
-    so ``\\log_2 8`` is 3 and ``10.98`` or ``\\frac{7}{2}`` are no integer.
+    so ``\\log_2 8`` is 3 and ``10.98`` or ``\\frac{7}{2}`` are no integer. An
+    expression with symbols counts when sympy's ``simplify`` leaves an
+    integer that ``verify`` confirms (``y^3 - y^3`` is 0; ``n + 1`` is none).
 
     Args:
         parsed: a ``parse_answer`` result.
         settings: comparison settings (for ``verify``).
 
     Returns:
-        The integer, or ``None`` for a non-integer, a symbolic expression, a
-        set or relation, or an undefined value.
+        The integer, or ``None`` for a non-integer, a symbolic expression
+        that does not simplify to an integer, a set or relation, or an
+        undefined value.
     """
     sp = _sympy()
     if not parsed or not isinstance(parsed[0], sp.Expr) or _undefined(parsed[0]):
         return None
     expr = parsed[0]
     if expr.free_symbols:
-        return None
+        # "y^3 - y^3", "\\frac{2n}{n}": the parser keeps these unevaluated, and
+        # they may still be constant; verify confirms the value against the parse.
+        constant = _constant(expr)
+        if constant is None or not constant.is_Integer or not _library_verify(constant, expr, settings):
+            return None
+        return int(constant)
     if expr.is_Integer:
         return int(expr)
     if isinstance(expr, sp.Float):

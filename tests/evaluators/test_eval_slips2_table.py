@@ -111,6 +111,17 @@ FOREIGN_FIRST_NUMBER = [
     ("6", "Respuesta: $35 € al mes$ durante $6$ meses", "integer", False),
 ]
 
+# An integer answer written as an expression that simplifies to an integer.
+INTEGER_SIMPLIFIED = [
+    ("0", "\\boxed{y^3 - y^3}", "integer", True),
+    ("1", "\\boxed{y^3 - y^3}", "integer", False),
+    ("2", "\\boxed{\\frac{2n}{n}}", "integer", True),
+    ("5", "\\boxed{x - x + 5}", "integer", True),
+    ("1", "\\boxed{\\sin^2 x + \\cos^2 x}", "integer", True),
+    ("0", "\\boxed{y^3 - y^2}", "integer", False),
+    ("7", "\\boxed{n+1}", "integer", False),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
@@ -118,6 +129,7 @@ GROUPS = {
     "choice_affirmed": CHOICE_AFFIRMED,
     "choice_gold_text_line": CHOICE_GOLD_TEXT_LINE,
     "foreign_first_number": FOREIGN_FIRST_NUMBER,
+    "integer_simplified": INTEGER_SIMPLIFIED,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The bound for one grading call.
