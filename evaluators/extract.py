@@ -57,6 +57,9 @@ _BARE_ANSWER_WORD = re.compile(r"\banswer\s*(?=\$|\\\(|\\\[)", re.IGNORECASE)
 PROSE_PHRASE_REACH = 300
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|[。！？]")
 _MATH_GROUP = re.compile(r"\$\$[^$]{1,2000}\$\$|\$[^$\n]{1,2000}\$|\\\((?:[^\\\n]|\\[^)]){1,2000}\\\)|\\\[(?:[^\\]|\\[^\]]){1,2000}\\\]")
+# Between math groups that list one answer: "$x = -1$ \\quad \\text{and} \\quad $x = 2$".
+_GROUP_JOINER = re.compile(r"[\s,]*(?:(?:\\q?quad|\\text\s*\{\s*(?:and|or)?\s*\})[\s,]*){1,6}")
+MAX_JOINED_GROUPS = 8
 _PERCENT = r"(?:\s*\\?%|\s+(?:percent(?:age)?|per\s?cent|pct)(?![A-Za-z]))?"
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,(?:\d{2}|\d{4,})(?![\d,])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?"
@@ -133,8 +136,10 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
         settings: extraction limits.
 
     Returns:
-        The whole (short, sentence-free) region, else the last math group or
-        number of the tail, whichever ends later; ``None`` when there is none.
+        The whole (short, sentence-free) region, else the last math group
+        (joined with the groups before it that only ``\\quad`` or
+        ``\\text{and}`` separate) or number of the tail, whichever ends
+        later; ``None`` when there is none.
     """
     tail = text[-settings.phrase_window_chars :].strip()
     if not tail:
@@ -143,8 +148,16 @@ def bare_final(text: str, settings: ExtractSettings = ExtractSettings()) -> str 
     if whole and len(whole) <= settings.max_bare_chars and _is_bare_math(strip_delimiters(whole)):
         return clean_answer(strip_delimiters(whole))
     best: tuple[int, str] | None = None
-    for match in _MATH_GROUP.finditer(tail):
-        best = (match.end(), strip_delimiters(match.group()))
+    groups = list(_MATH_GROUP.finditer(tail))
+    if groups:
+        # Groups joined by \quad or \text{and} are one answer, as adjacent boxes are.
+        last = len(groups) - 1
+        first = last
+        while last - first < MAX_JOINED_GROUPS - 1 and first > 0:
+            if not _GROUP_JOINER.fullmatch(tail, groups[first - 1].end(), groups[first].start()):
+                break
+            first -= 1
+        best = (groups[last].end(), ", ".join(strip_delimiters(m.group()) for m in groups[first : last + 1]))
     for match in _NUMBER.finditer(tail):
         if best is None or match.end() > best[0]:
             best = (match.end(), match.group())

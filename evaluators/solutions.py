@@ -2,7 +2,8 @@
 
 A gold ``p=5, q=2; p=7, q=2`` (or ``(5,2); (7,2)``) names two solutions. A
 prediction may write them ``p = 5, q = 2 and p = 7, q = 2``, ``q = 2, p = 5;
-q = 2, p = 7``, ``(p,q) = (5,2) \\text{ or } (7,2)`` or ``(5, 2), (7, 2)``.
+q = 2, p = 7``, ``(p,q) = (5,2) \\text{ or } (7,2)``, ``(5, 2), (7, 2)`` or, with
+spacing commands, ``p=5,\\ q=2 \\quad \\text{and} \\quad p=7,\\; q=2``.
 Both sides are rewritten as the set of their solutions' tuples, ordered by
 the gold's variable names (``\\{(5, 2), (7, 2)\\}``), and math-verify compares
 the two sets. Convention: every solution, in any order, none missing and none
@@ -20,6 +21,9 @@ import re
 
 MAX_PIECES = 64
 _JOINERS = re.compile(r"\\text\s*\{\s*(?:and|or|,|;)?\s*\}|\\q?quad|(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])")
+# Spacing commands: thin ones vanish ("1\\,000"), wide ones separate ("x=1,\\ y=2", "\\;").
+_THIN_SPACE = re.compile(r"\\[,!]")
+_WIDE_SPACE = re.compile(r"\\[;: ]|~")
 _NAME = r"[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?"
 # Pieces arrive stripped, so no pattern needs a lazy group before trailing space.
 _ASSIGNMENT = re.compile(rf"({_NAME})\s*=\s*(.+)", re.DOTALL)
@@ -58,7 +62,8 @@ def _tuple_items(piece: str) -> list[str] | None:
 
 def _solutions(text: str) -> tuple[list[str], list[dict | list]] | None:
     """``(names in order of appearance, solutions)``: a solution is a name->value dict or a value list."""
-    text = text.replace("$", "").strip()
+    # NOTE: before any split at ";": the one in "\\;" separates no solutions.
+    text = _WIDE_SPACE.sub(" ", _THIN_SPACE.sub("", text.replace("$", ""))).strip()
     braced = _SET.fullmatch(text)  # "\\{(5,2), (7,2)\\}": the set's items are the solutions
     text = _JOINERS.sub(";", _unright(braced.group(1)) if braced else text)
     names: list[str] = []

@@ -122,6 +122,19 @@ INTEGER_SIMPLIFIED = [
     ("7", "\\boxed{n+1}", "integer", False),
 ]
 
+# Solutions joined by "\\quad \\text{and} \\quad", with spacing commands inside, or as separate math groups.
+SOLUTIONS_JOINED = [
+    ("x=1, y=2; x=3, y=4", "\\boxed{x=1,\\ y=2 \\quad \\text{and} \\quad x=3,\\ y=4}", "math", True),
+    ("x=1, y=2; x=3, y=4", "\\boxed{x=1, \\, y=2 \\quad \\text{and} \\quad x=3, \\, y=4}", "math", True),
+    ("x=1, y=2; x=3, y=4", "\\boxed{x=1,\\; y=2 \\quad\\text{and}\\quad x=3,\\; y=4}", "math", True),
+    ("x=1, y=2; x=3, y=4", "\\boxed{x=1,\\ y=2 \\quad \\text{and} \\quad x=3,\\ y=5}", "math", False),
+    ("x=1, y=2; x=3, y=4", "$x=1, y=2$ \\quad \\text{and} \\quad $x=3, y=4$", "math", True),
+    ("x = -1; x = 2", "Hence $x = -1$ \\quad \\text{and} \\quad $x = 2$.", "math", True),
+    ("x = -1; x = 2", "Hence $x = -1$ \\quad \\text{and} \\quad $x = 3$.", "math", False),
+    ("x = -1; x = 2", "Hence $x = -1$ \\quad \\text{or} \\quad $x = 2$ \\quad \\text{or} \\quad $x = 5$.", "math", False),
+    ("(1,2); (3,4)", "The solutions are $(1,2)$ \\quad \\text{and} \\quad $(3,4)$.", "math", True),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
@@ -130,6 +143,7 @@ GROUPS = {
     "choice_gold_text_line": CHOICE_GOLD_TEXT_LINE,
     "foreign_first_number": FOREIGN_FIRST_NUMBER,
     "integer_simplified": INTEGER_SIMPLIFIED,
+    "solutions_joined": SOLUTIONS_JOINED,
 }
 TABLE = [(name, *row) for name, rows in GROUPS.items() for row in rows]
 # The bound for one grading call.
