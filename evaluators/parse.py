@@ -8,7 +8,9 @@ LaTeX extraction runs: its plain-expression extraction calls sympy's
 
 Before that, ``prepare`` makes a few textual repairs math-verify lacks:
 Unicode symbols (``°``, ``π``, ``√``, ``−``), Python notation (``2**(1/4)``,
-``notation.py``), percent in words (``10 percent`` is ``10\\%``), a bare
+``notation.py``), percent in words (``10 percent`` is ``10\\%``, and
+``\\frac{3}{4}\\text{ percent}`` is ``\\frac{3}{4}\\%``), a plain fraction
+before a percent sign (``3/4\\%`` is ``\\frac{3}{4}\\%``, not ``3/(4\\%)``), a bare
 ``pi`` or ``inf``, scientific notation (``6.02e23``), a decimal comma and a
 unit word after a number (``15 cm^2``).
 
@@ -50,15 +52,25 @@ _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\{)")
 _DECIMAL_COMMA = re.compile(r"(-?(?:0|\d+(?=,(?:\d{2}|\d{4,})$))),(\d+)")
 _SCIENTIFIC = re.compile(r"(?<![A-Za-z\\\d.^_])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![A-Za-z\d])")
 _BARE_WORDS = re.compile(r"(?<![\\A-Za-z])(pi|inf|infinity)(?![A-Za-z])")
-# "10 percent", "10\\text{ percent}", "10 pct": the sign in words, so the percent setting applies.
+# "10 percent", "10\\text{ percent}", "10 pct", "\\frac{3}{4}\\text{ percent}": the sign in
+# words, so the percent setting applies.
 _PERCENT_WORD = re.compile(
-    r"(\d)(?:\s|\\[ ,;:!]|~){0,4}(?:\\(?:text|mbox|mathrm)\s*\{\s*(?:percent(?:age)?|per\s?cent|pct)\.?\s*\}"
+    r"([\d})])(?:\s|\\[ ,;:!]|~){0,4}(?:\\(?:text|mbox|mathrm)\s*\{\s*(?:percent(?:age)?|per\s?cent|pct)\.?\s*\}"
     r"|(?:percent(?:age)?|per\s?cent|pct)(?![A-Za-z])\.?)",
     re.IGNORECASE,
+)
+# "3/4\\%" would read as 3/(4%), "\\frac34\\%" and "(3/4)\\%" not at all: the fraction is what is a percent.
+_FRACTION_PERCENT = re.compile(
+    r"(?<![\w.}/)^\\])(?:\(\s*(\d+)\s*/\s*(\d+)\s*\)|(\d+)\s*/\s*(\d+)|\\[dt]?frac\s*(\d)\s*(\d))\s*\\?%"
 )
 _NUMBER_WITH_UNIT = re.compile(
     r"(?P<number>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*(?P<unit>[A-Za-z]{2,}(?: [A-Za-z]{2,})?)(?:\s*\^\s*\{?[23]\}?)?\.?"
 )
+
+
+def _fraction_percent(match: re.Match) -> str:
+    numerator, denominator = (group for group in match.groups() if group is not None)
+    return f"\\frac{{{numerator}}}{{{denominator}}}\\%"
 
 
 def prepare(text: str) -> str:
@@ -75,6 +87,7 @@ def prepare(text: str) -> str:
     for old, new in _UNICODE:
         text = text.replace(old, new)
     text = plain_to_latex(_PERCENT_WORD.sub(r"\1\\%", text))
+    text = _FRACTION_PERCENT.sub(_fraction_percent, text)
     text = _SQRT.sub(lambda m: "\\sqrt{" + m.group(1) + ("}" if m.group(1) != "{" else ""), text)
     text = _SCIENTIFIC.sub(r"\1 \\times 10^{\2}", text)
     text = _BARE_WORDS.sub(lambda m: "\\pi " if m.group(1) == "pi" else "\\infty ", text)

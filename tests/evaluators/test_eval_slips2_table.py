@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from evaluators import grade_detailed
+from evaluators import CompareSettings, GradeSettings, grade_detailed
 
 # The same text on both sides matches, whatever the kind; only whitespace is normalised.
 IDENTICAL = [
@@ -135,6 +135,20 @@ SOLUTIONS_JOINED = [
     ("(1,2); (3,4)", "The solutions are $(1,2)$ \\quad \\text{and} \\quad $(3,4)$.", "math", True),
 ]
 
+# Percent in words after a fraction is ``\\%`` too: (gold, response, mode, expected).
+PERCENT_FRACTIONS = [
+    ("0.0075", "\\boxed{\\frac{3}{4}\\text{ percent}}", "fraction", True),
+    ("0.75", "\\boxed{\\frac{3}{4}\\text{ percent}}", "fraction", False),
+    ("0.75", "\\boxed{\\frac{3}{4}\\text{ percent}}", "number", True),
+    ("0.0075", "\\boxed{\\frac{3}{4}\\text{ percent}}", "number", False),
+    ("0.0075", "\\boxed{\\frac{3}{4}\\text{ percent}}", "library", True),
+    ("0.0075", "\\boxed{\\frac34\\text{ percent}}", "fraction", True),
+    ("0.0075", "\\boxed{3/4 percent}", "fraction", True),
+    ("\\frac{3}{4}\\%", "\\boxed{\\frac{3}{4}\\text{ percent}}", "fraction", True),
+    ("\\frac{3}{4}\\text{ percent}", "\\boxed{0.0075}", "fraction", True),
+    ("0.0075", "\\boxed{\\frac{3}{4}}", "fraction", False),
+]
+
 GROUPS = {
     "identical": IDENTICAL,
     "decimal_commas": DECIMAL_COMMAS,
@@ -158,6 +172,14 @@ def test_slips2_table(group, gold, response, kind, expected):
     assert time.monotonic() - start < MAX_CALL_S
 
 
+@pytest.mark.parametrize("gold,response,mode,expected", PERCENT_FRACTIONS)
+def test_percent_fractions(gold, response, mode, expected):
+    settings = GradeSettings(compare=CompareSettings(percent=mode))
+    start = time.monotonic()
+    assert grade_detailed(response, gold, "math", settings).correct is expected
+    assert time.monotonic() - start < MAX_CALL_S
+
+
 def test_every_group_has_both_verdicts():
-    for rows in GROUPS.values():
+    for rows in [*GROUPS.values(), PERCENT_FRACTIONS]:
         assert {row[-1] for row in rows} == {True, False}
