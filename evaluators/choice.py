@@ -9,17 +9,18 @@ Prediction letter, per region (see ``regions.answer_regions``), first hit wins:
 1. the last ``\\boxed{...}`` holding a letter or a labelled option
    (``\\boxed{C}``, ``\\boxed{(C)}``, ``\\boxed{\\text{(B) } 432}``,
    ``\\boxed{\\mathrm{(D)}\\ 12}``, ``\\boxed{C Cecile}``);
-2. the last phrase "answer is / answer: / option is / choice is", or one in
-   another language ("la bonne réponse est", "答案是", "故选："), followed
-   within a few words by a capital letter that is not negated (``Answer:
-   "C"``, ``The answer is for sure D, it can't be A or B``, ``the answer is
-   C, not A``);
-3. "I choose / pick / select / go with C", "C is correct / the best", a
+2. the last phrase "answer is / must be / should be / answer: / option is /
+   choice is", or one in another language ("la bonne réponse est", "答案是",
+   "故选："), followed within a few words by a capital letter that is not
+   negated (``Answer: "C"``, ``The answer is for sure D, it can't be A or
+   B``, ``the answer is C, not A``, ``答案：不是B，而是D``);
+3. "I choose / pick / select / go with C", "C is correct / the best" (also
+   "La D es correcta", "D est correcte", "D 是正确的"), "it must be A", a
    conclusion "Therefore B." (the latest of these);
 4. the last bold letter ``**C**`` / ``**(C)**``;
 5. a last non-empty line that is only a letter, e.g. ``(C)``;
-6. a response that opens with a label (``B) 42 kelvin because ...``), or is
-   one short line ``C Cecile``.
+6. a response that opens with a label (``B) 42 kelvin because ...``,
+   ``D。不是 B``, ``D, since ...``), or is one short line ``C Cecile``.
 
 A letter is a capital standing alone: not inside a word or an id (``Cecile``,
 ``B12``, ``A-1``). An answer that names two letters (``\\boxed{A, B}``, "the
