@@ -183,3 +183,18 @@ def test_percent_fractions(gold, response, mode, expected):
 def test_every_group_has_both_verdicts():
     for rows in [*GROUPS.values(), PERCENT_FRACTIONS]:
         assert {row[-1] for row in rows} == {True, False}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "\\boxed{(x+1)^{999} - (x+1)^{999} + 5}",
+        "\\boxed{\\sin(x)^{50} - \\cos(x)^{50} + x^{77} y^{3}}",
+        "$1$ \\quad \\text{and} \\quad " * 3000 + "$5$",
+    ],
+)
+def test_new_rules_stay_within_the_bound(response):
+    # simplify on a symbolic integer answer, and the joining of math groups, run under the deadline.
+    start = time.monotonic()
+    grade_detailed(response, "5", "integer")
+    assert time.monotonic() - start < MAX_CALL_S
