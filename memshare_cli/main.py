@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from memshare_cli.commands import ablate, analyze, bench, catalog, compare, grade, regress, report, serve
+from memshare_cli.commands import ablate, analyze, bench, catalog, compare, grade, regress, report, serve, study
 
 # NOTE: with stdout no terminal (``--help | less``, ``| grep``, a file) rich draws help 80 columns
 # wide, whatever COLUMNS says, and cuts option names that do not fit (``--tensor-parallel-…``), so a
@@ -56,6 +56,7 @@ COMMANDS = {
     "regress": regress.regress,
     "analyze": analyze.analyze,
     "compare": compare.compare,
+    "study": study.study,
     "serve": serve.serve,
     "models": catalog.models,
     "datasets": catalog.datasets,
