@@ -72,9 +72,9 @@ def _memshare(**changes) -> Callable[[TraceContext, tuple[float, ...]], Points]:
     return lambda ctx, pts: [(t, S.select(ctx.policy(policy="memshare", **changes), t)) for t in pts]
 
 
-def _random(delay: int = 0) -> Callable[[TraceContext, tuple[float, ...]], Points]:
-    return lambda ctx, pts: [(r, [s.action for s in ctx.policy(policy="random", random_rate=r,
-                                                                share_delay_blocks=delay)]) for r in pts]
+def _random(delay: int = 0, **changes) -> Callable[[TraceContext, tuple[float, ...]], Points]:
+    return lambda ctx, pts: [(r, [s.action for s in ctx.policy(policy="random", random_rate=r, share_delay_blocks=delay,
+                                                                **changes)]) for r in pts]
 
 
 def _probe(delay: int, drop: bool = False) -> Callable[[TraceContext, tuple[float, ...]], Points]:
@@ -105,6 +105,10 @@ LINES: dict[str, Line] = {line.name: line for line in [
          _memshare(share_delay_blocks=4)),
     Line("memshare-delay8", "rule", "the same, the 8 newest blocks kept exact", (0.7, 0.8),
          _memshare(share_delay_blocks=8)),
+    Line("memshare-delay4-gap8", "rule", "delay 4, and a candidate at least 8 blocks back (--min-gap 8)",
+         (0.7, 0.8), _memshare(share_delay_blocks=4, min_gap_blocks=8)),
+    Line("random-delay4-gap8", "baseline", "random sharing, delay 4, targets at least 8 blocks back", (0.5,),
+         _random(4, min_gap_blocks=8)),
     Line("memshare-same-step-delay4", "rule", "delay 4, and candidates from the query's own unfinished step "
          "(--same-step: shares sooner)", (0.7,), _memshare(share_delay_blocks=4, same_step=True)),
     Line("memshare-step0-delay4", "rule", "delay 4, block-level Stage 1 only (step threshold 0)", (0.7,),
@@ -120,8 +124,10 @@ LINES: dict[str, Line] = {line.name: line for line in [
          f"costs the least KL over the next {PROBE_WINDOW} tokens (fraction)", (0.2, 0.4), _probe(4)),
     Line("drop-probe-delay4", "eviction", "oracle-probe-delay4's blocks dropped instead of shared", (0.4,),
          _probe(4, drop=True)),
-    Line("streaming", "eviction", "block StreamingLLM: prompt + this many newest output blocks", (16.0, 8.0),
-         lambda ctx, pts: [(w, S.streaming_drops(ctx.dense, int(w))) for w in pts]),
-    Line("h2o", "eviction", "block H2O: at most this many output blocks, least attended so far dropped", (16.0, 8.0),
-         lambda ctx, pts: [(c, S.heavy_hitter_drops(ctx.dense, int(c))) for c in pts]),
+    Line("streaming", "eviction", "block StreamingLLM: the prompt + the newest output blocks holding this many tokens",
+         (1024.0, 512.0, 256.0), lambda ctx, pts: [(w, S.streaming_drops(ctx.dense, int(w) // ctx.dense.block_size))
+                                           for w in pts]),
+    Line("h2o", "eviction", "block H2O: output blocks holding at most this many tokens, the least attended so far "
+         "dropped", (512.0, 256.0),
+         lambda ctx, pts: [(c, S.heavy_hitter_drops(ctx.dense, int(c) // ctx.dense.block_size)) for c in pts]),
 ]}

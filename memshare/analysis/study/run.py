@@ -191,16 +191,19 @@ def fronts_plot(summary: dict[str, Any], path: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    style = {"rule": "-", "baseline": "-", "bound": "--", "eviction": ":"}
+    style = {"rule": ("-", "o"), "baseline": ("-", "s"), "bound": ("--", "^"), "eviction": (":", "D")}
+    colors = plt.get_cmap("tab20").colors
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    for line in summary["lines"]:
+    for i, line in enumerate(summary["lines"]):
         pts = sorted(line["points"], key=lambda p: p["freed_memory_time"])
         if not pts:
             continue
         x = [100 * p["freed_memory_time"] for p in pts]
-        kw = {"linestyle": style[line["kind"]], "marker": "o", "label": line["line"]}
-        if line["line"] == "random":
-            kw.update(color="black", linewidth=2.5)
+        dash, marker = style[line["kind"]]
+        kw = {"linestyle": dash, "marker": marker, "label": f"{line['line']} ({line['kind']})",
+              "color": colors[(2 * i) % 20 + (2 * i // 20) % 2]}
+        if line["kind"] == "baseline":
+            kw.update(color="black" if line["line"] == "random" else "dimgray", linewidth=2.5)
         axes[0].plot(x, [p["top1"] for p in pts], **kw)
         axes[1].plot(x, [p["kl"] for p in pts], **kw)
     cfg = summary["config"]
