@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from memshare.analysis.compare.replay import RowView
+from memshare.analysis.fidelity import Agreement
 from memshare.analysis.kvcache import share_block
 from memshare.analysis.study.attention import StudyAttention, studying
 from memshare.analysis.study.cache import buffered_cache
@@ -28,27 +29,22 @@ from memshare.analysis.traces import LoadedModel, Trace
 
 
 @dataclass(slots=True)
-class RowTotals:
-    """Sums over one row's output-predicting positions (added across traces as they are)."""
+class RowTotals(Agreement):
+    """One row's agreement with the dense row (``Agreement``) and its memory, summed over its
+    output-predicting positions; rows of several traces add up as they are."""
 
-    tokens: int = 0
-    agree: int = 0
-    kl_sum: float = 0.0
-    tokens_after: int = 0
-    agree_after: int = 0
-    kl_sum_after: float = 0.0
     held: int = 0  # tokens of KV held, summed over positions
     dense: int = 0  # tokens of KV dense holds, summed over positions
     actions: int = 0
     eligible: int = 0  # output blocks that filled
 
-    def add(self, other: RowTotals) -> RowTotals:
+    def merge(self, other: RowTotals) -> RowTotals:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
         return self
 
     def __add__(self, other: RowTotals) -> RowTotals:
-        return RowTotals().add(self).add(other)
+        return RowTotals().merge(self).merge(other)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,22 +96,12 @@ def replay_schedules(lm: LoadedModel, trace: Trace, block_size: int, schedules: 
             if lo < stop:
                 lp = torch.log_softmax(logits[:, lo - start:].float(), dim=-1)  # (B, q, V)
                 ref = lp[0]
-                top = ref.argmax(-1)
                 lengths = torch.arange(lo, stop) + 1  # tokens each position attends over
                 for r in range(1, rows):
                     t = totals[r - 1]
-                    agree = int((lp[r].argmax(-1) == top).sum())
-                    kl = float((ref.exp() * (ref - lp[r])).sum())
-                    q = stop - lo
-                    t.tokens += q
-                    t.agree += agree
-                    t.kl_sum += kl
-                    if first_at[r] is not None:
-                        t.tokens_after += q
-                        t.agree_after += agree
-                        t.kl_sum_after += kl
+                    t.add(ref, lp[r], first_at[r] is not None)
                     t.dense += int(lengths.sum())
-                    t.held += int(lengths.sum()) - q * block_size * done[r]
+                    t.held += int(lengths.sum()) - (stop - lo) * block_size * done[r]
             if stop % block_size == 0 and stop // block_size in due:
                 for r, a in due.pop(stop // block_size):
                     _apply(cache, state, r, a, block_size, rows, n)

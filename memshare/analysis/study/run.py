@@ -141,7 +141,7 @@ def _measure(lm, trace, block_size: int, schedules, eligible: int, replay) -> li
             lengths = sum(range(len(trace.prompt_ids), len(trace.prompt_ids) + tokens))
             out.append(RowTotals(tokens=tokens, agree=tokens, held=lengths, dense=lengths, eligible=eligible))
         else:
-            out.append(RowTotals().add(measured[distinct[tuple(sorted(s, key=lambda a: (a.at_full, a.block)))]]))
+            out.append(RowTotals().merge(measured[distinct[tuple(sorted(s, key=lambda a: (a.at_full, a.block)))]]))
     return out
 
 
@@ -174,7 +174,7 @@ def summarize(rows_path: Path, trace_ids: list[str], cfg: StudyConfig) -> dict[s
         if row["trace"] not in ids or row["trace"] in seen.setdefault(key, set()):
             continue
         seen[key].add(row["trace"])
-        sums.setdefault(key, RowTotals()).add(RowTotals.from_dict(row))
+        sums.setdefault(key, RowTotals()).merge(RowTotals.from_dict(row))
     out_lines = []
     for name in cfg.line_names:
         line = LINES[name]
