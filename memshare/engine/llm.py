@@ -1,7 +1,8 @@
 """Build a vLLM ``LLM`` with or without the MemShare backend, and read its statistics.
 
-``policy=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
-backend: the KV connector, the worker class and synchronous scheduling. Prefix caching is
+``sharing=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
+backend: the KV connector, the worker class and synchronous scheduling. ``engine_kwargs`` is
+the one place the config is serialized for the engine (vLLM's ``kv_connector_extra_config``). Prefix caching is
 vLLM's default (on) for every policy; a sharing request stops hashing its own blocks at its
 first share (see ``SchedulerSide``).
 """
@@ -18,7 +19,7 @@ from memshare.engine.protocol import EngineSettings
 __all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "scheduler_connector", "watch_steps"]
 
 
-def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, stats_path: str | None = None,
+def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, stats_path: str | None = None,
                   debug: dict[str, Any] | None = None) -> dict[str, Any]:
     if _is_cpu() and settings.block_size % 32:
         # The CPU attention backend refuses any other size deep inside its worker.
@@ -53,10 +54,13 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
         # NOTE: the CPU worker refuses to start when "gpu_memory_utilization" of RAM is not
         # free; an explicit KV budget skips that check. 1 GiB is plenty for small models.
         kwargs["kv_cache_memory_bytes"] = int(os.environ.get("MEMSHARE_CPU_KV_BYTES", 1 << 30))
-    if policy is not None:
+    if sharing is not None:
         from vllm.config import KVTransferConfig
 
-        extra: dict[str, Any] = {"memshare": policy.replace(block_size=settings.block_size).to_dict()}
+        if sharing.block_size != settings.block_size:
+            raise ValueError(f"the sharing config's block size {sharing.block_size} is not the engine's "
+                             f"{settings.block_size}: build the MemShareConfig with block_size={settings.block_size}")
+        extra: dict[str, Any] = {"memshare": sharing.to_dict()}
         if stats_path:
             extra["stats_path"] = stats_path
         extra.update(debug or {})
@@ -71,13 +75,13 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
     return kwargs
 
 
-def make_llm(settings: EngineSettings, policy: MemShareConfig | None, **kw: Any) -> Any:
+def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any) -> Any:
     adapter.check_version()
     # One process: the scheduler's statistics are read directly after a run.
     adapter.set_engine_env()
     from vllm import LLM
 
-    return LLM(**engine_kwargs(settings, policy, **kw))
+    return LLM(**engine_kwargs(settings, sharing, **kw))
 
 
 def scheduler_connector(llm: Any) -> Any:

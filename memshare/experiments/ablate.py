@@ -30,6 +30,8 @@ from memshare.experiments.grid import (
     format_pairs,
     grid_points,
     pareto_front,
+    parse_choices,
+    parse_pairs,
 )
 from memshare.results import SCHEMA_VERSION, write_json
 
@@ -70,6 +72,18 @@ class AblateConfig:
             raise UserError("--samples > 1 with --replay: every sample would emit the same trace")
         if "memshare" not in self.policies:
             raise UserError("--policies must include memshare: the grid is a set of memshare settings")
+
+    @classmethod
+    def from_options(cls, bench: BenchConfig, budgets: tuple[int | None, ...], *, pairs: str | None, encoders: str,
+                     metrics: str, distances: str, policies: str, out: str | None) -> AblateConfig:
+        """An ablation from command-line options: comma lists, and ``budgets`` from ``BenchConfig.from_options``
+        (one budget is ``bench.kv_blocks``; several draw thresholds x budgets)."""
+        return cls(bench=bench, pairs=parse_pairs(pairs),
+                   encoders=parse_choices(encoders, "--encoders", "encoder", ENCODERS),
+                   metrics=parse_choices(metrics, "--metrics", "metric", METRICS),
+                   distances=parse_choices(distances, "--distances", "distance", DISTANCES),
+                   policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out,
+                   budgets=budgets if len(budgets) > 1 else ())
 
     @property
     def out_dir(self) -> Path:
