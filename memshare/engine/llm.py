@@ -14,6 +14,7 @@ from typing import Any
 
 from memshare.core.config import MemShareConfig
 from memshare.engine import adapter
+from memshare.engine.adapter import scheduler as vllm_scheduler
 from memshare.engine.protocol import EngineSettings
 
 __all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "scheduler_connector", "watch_steps"]
@@ -86,41 +87,37 @@ def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any
 
 def scheduler_connector(llm: Any) -> Any:
     """The scheduler-side MemShareConnector of an in-process engine (None for vanilla)."""
-    return adapter.scheduler_of(llm).connector
+    return vllm_scheduler.connector_of(vllm_scheduler.scheduler_of(llm))
 
 
 def watch_steps(llm: Any) -> Any:
     """Per-step statistics of an in-process engine: the backend's own, or for plain vLLM a
     ``StepStats`` fed by a wrapped ``schedule`` (same counting either way)."""
-    sched = adapter.scheduler_of(llm)
-    if sched.connector is not None:
-        return sched.connector.scheduler_side.steps
+    sched = vllm_scheduler.scheduler_of(llm)
+    connector = vllm_scheduler.connector_of(sched)
+    if connector is not None:
+        return connector.scheduler_side.steps
     from memshare.engine.stats import StepStats
 
     stats = StepStats()
-    pool = sched.kv_cache_manager.block_pool
-    adapter.watch_schedule(sched, lambda out: stats.record(len(adapter.scheduled_req_ids(out)),
-                                                           adapter.used_blocks(pool),
-                                                           len(adapter.preempted_req_ids(out))))
+    pool = vllm_scheduler.block_pool_of(sched)
+    vllm_scheduler.watch_schedule(sched, lambda out: stats.record(len(vllm_scheduler.scheduled_req_ids(out)),
+                                                                  vllm_scheduler.used_blocks(pool),
+                                                                  len(vllm_scheduler.preempted_req_ids(out))))
     return stats
 
 
 def run_report(llm: Any, steps: Any) -> dict[str, Any]:
     """Step and sharing statistics plus the leak check; call when no request is in flight."""
-    sched = adapter.scheduler_of(llm)
-    connector = sched.connector
-    pool = sched.kv_cache_manager.block_pool
+    sched = vllm_scheduler.scheduler_of(llm)
+    connector = vllm_scheduler.connector_of(sched)
+    pool = vllm_scheduler.block_pool_of(sched)
     report: dict[str, Any] = connector.scheduler_side.report() if connector is not None else steps.report()
     pins = connector.scheduler_side.outstanding_pins() if connector is not None else 0
-    report["leaked_blocks"] = adapter.leaked_blocks(pool) + pins
-    report["kv_blocks_total"] = pool.num_gpu_blocks - 1
-    report["prefix_caching"] = adapter.prefix_caching_enabled(pool)
+    report["leaked_blocks"] = vllm_scheduler.leaked_blocks(pool) + pins
+    report["kv_blocks_total"] = vllm_scheduler.num_kv_blocks(pool)
+    report["prefix_caching"] = vllm_scheduler.prefix_caching_enabled(pool)
     return report
-
-
-def worker_side(llm: Any) -> Any:
-    """The in-process worker-side connector (tests)."""
-    return adapter.worker_connector_of(llm).worker_side
 
 
 def _is_cpu() -> bool:

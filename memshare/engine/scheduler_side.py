@@ -16,7 +16,7 @@ Timeline of one block (synchronous scheduling):
 
 Prefix caching stays on. vLLM hashes a request's blocks when it schedules their tokens, so
 every block hashed up to step N was computed from exact KV. At a request's first share
-(step N) its hashing stops for good (``adapter.stop_prefix_caching``): from step N+1 its
+(step N) its hashing stops for good (``vllm_scheduler.stop_prefix_caching``): from step N+1 its
 forward reads approximate KV, and nothing it writes from then on may be served as an exact
 cache hit. The block freed by a share keeps its hash: its KV is exact, so a later request with
 the same prefix may still hit it.
@@ -32,7 +32,7 @@ from typing import Any
 
 from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
-from memshare.engine import adapter
+from memshare.engine.adapter import scheduler as vllm_scheduler
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta, Remap, Stage2Job
 from memshare.engine.pins import BlockPins
 from memshare.engine.stats import StepStats
@@ -82,9 +82,9 @@ class SchedulerSide:
 
     # ------------------------------------------------------------------ wiring
     def bind(self, kv_cache_manager: Any) -> None:
-        self._manager = adapter.single_type_manager(kv_cache_manager)
-        self._pool = adapter.block_pool(kv_cache_manager)
-        self._caching = adapter.prefix_caching_enabled(self._pool)
+        self._manager = vllm_scheduler.single_type_manager(kv_cache_manager)
+        self._pool = vllm_scheduler.block_pool(kv_cache_manager)
+        self._caching = vllm_scheduler.prefix_caching_enabled(self._pool)
         self._pins = BlockPins(self._pool, self.stats)
 
     def on_new_request(self, request: Any) -> None:
@@ -102,16 +102,16 @@ class SchedulerSide:
 
     # ------------------------------------------------------------------ per step
     def build_meta(self, scheduler_output: Any) -> MemShareMeta:
-        scheduled = adapter.scheduled_req_ids(scheduler_output)
-        preempted = adapter.preempted_req_ids(scheduler_output)
-        self.steps.record(len(scheduled), adapter.used_blocks(self._pool), len(preempted))
+        scheduled = vllm_scheduler.scheduled_req_ids(scheduler_output)
+        preempted = vllm_scheduler.preempted_req_ids(scheduler_output)
+        self.steps.record(len(scheduled), vllm_scheduler.used_blocks(self._pool), len(preempted))
         for req_id in preempted:
             self._forget(req_id)
 
         # NOTE: a released block may still be read: a share in the same step took it, or it is a
         # prefix-cache entry (exact KV) that a later request may hit. Only a block that is free
         # and unhashed now is named as freed (the test switch that poisons freed blocks relies on it).
-        meta = MemShareMeta(remaps=[r if adapter.is_free_and_unhashed(old) else replace(r, freed_block_id=-1)
+        meta = MemShareMeta(remaps=[r if vllm_scheduler.is_free_and_unhashed(old) else replace(r, freed_block_id=-1)
                                     for r, old in self._remaps])
         self._remaps = []
         if self.config.policy == "dense":
@@ -119,16 +119,16 @@ class SchedulerSide:
         bs = self.config.block_size
         seen_full, generation = self._seen_full, self._generation
         # Arrival order: decides ties between queries. Most steps fill no block of a request.
-        for req_id, request, num_full in adapter.requests_with_new_full_blocks(self.requests, scheduled, seen_full, bs):
+        for req_id, request, num_full in vllm_scheduler.requests_with_new_full_blocks(self.requests, scheduled, seen_full, bs):
             if req_id not in generation:
-                view = adapter.request_view(request)
+                view = vllm_scheduler.request_view(request)
                 generation[req_id] = view.num_preemptions
                 self.policy.add_request(req_id, view.prompt_token_ids)
                 if num_full == 0:
                     seen_full[req_id] = 0
                     continue
             seen_full[req_id] = num_full
-            for proposal in self.policy.on_tokens(req_id, adapter.all_token_ids(request), num_full):
+            for proposal in self.policy.on_tokens(req_id, vllm_scheduler.all_token_ids(request), num_full):
                 self._start(proposal, meta)
         return meta
 
@@ -184,8 +184,8 @@ class SchedulerSide:
         self._pins.pin([query, *found])
         job_id = next(self._job_ids)
         self._pending[job_id] = _Pending(proposal, query, found, positions, self._generation[proposal.query.req_id])
-        meta.jobs.append(Stage2Job(job_id, adapter.block_id(query), proposal.query.block_index,
-                                   adapter.block_ids(found), positions))
+        meta.jobs.append(Stage2Job(job_id, vllm_scheduler.block_id(query), proposal.query.block_index,
+                                   vllm_scheduler.block_ids(found), positions))
 
     def _drop(self, proposal: Proposal) -> None:
         """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
@@ -199,9 +199,9 @@ class SchedulerSide:
             table = tables.get(ref.req_id)
             if table is None:
                 known = ref.req_id in self.requests and ref.req_id in self._generation
-                table = tables[ref.req_id] = adapter.request_blocks(self._manager, ref.req_id) if known else []
+                table = tables[ref.req_id] = vllm_scheduler.request_blocks(self._manager, ref.req_id) if known else []
             block = table[ref.block_index] if ref.block_index < len(table) else None
-            out.append(None if block is None or adapter.is_null(block) else block)
+            out.append(None if block is None or vllm_scheduler.is_null(block) else block)
         return out
 
     def _still_valid(self, pending: _Pending) -> bool:
@@ -209,37 +209,37 @@ class SchedulerSide:
         request = self.requests.get(ref.req_id)
         if request is None or self._generation.get(ref.req_id) != pending.generation:
             return False
-        if adapter.num_preemptions(request) != pending.generation:
+        if vllm_scheduler.num_preemptions(request) != pending.generation:
             return False
-        blocks = adapter.request_blocks(self._manager, ref.req_id)
+        blocks = vllm_scheduler.request_blocks(self._manager, ref.req_id)
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block
                 and self._pins.sole_owner(pending.query_block))
 
     def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any, target_position: int) -> None:
         self._pins.taken(target_block)
-        old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
+        old = vllm_scheduler.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
         self._pins.dropped(old)
-        self._remaps.append((Remap(query.req_id, query.block_index, adapter.block_id(target_block),
-                                   adapter.block_id(old)), old))
+        self._remaps.append((Remap(query.req_id, query.block_index, vllm_scheduler.block_id(target_block),
+                                   vllm_scheduler.block_id(old)), old))
         self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
         # NOTE: the share takes effect from the next forward, which samples output position
         # ``num_output_tokens`` (this step's token is already appended). Kept over preemptions:
         # tokens sampled from approximate KV stay in the output.
         request = self.requests[query.req_id]
-        client_id = adapter.external_request_id(query.req_id)
+        client_id = vllm_scheduler.external_request_id(query.req_id)
         if client_id not in self.first_shared_position:
             if len(self.first_shared_position) >= _MAX_REMEMBERED:
                 del self.first_shared_position[next(iter(self.first_shared_position))]
-            self.first_shared_position[client_id] = adapter.num_output_tokens(request)
+            self.first_shared_position[client_id] = vllm_scheduler.num_output_tokens(request)
         count, step_sum = self._freed_since.get(query.req_id, (0, 0))
         self._freed_since[query.req_id] = (count + 1, step_sum + self.steps.steps)
         if self._caching and query.req_id not in self.hashed_at_first_share:
             if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:
                 del self.hashed_at_first_share[next(iter(self.hashed_at_first_share))]
             if self.keep_prefix_hashing:
-                self.hashed_at_first_share[query.req_id] = adapter.num_hashed_blocks(self._manager, query.req_id)
+                self.hashed_at_first_share[query.req_id] = vllm_scheduler.num_hashed_blocks(self._manager, query.req_id)
             else:
-                self.hashed_at_first_share[query.req_id] = adapter.stop_prefix_caching(self._manager, query.req_id)
+                self.hashed_at_first_share[query.req_id] = vllm_scheduler.stop_prefix_caching(self._manager, query.req_id)
                 self.stats.prefix_caching_stopped += 1
         self.policy.on_shared(query, target_ref)
 
