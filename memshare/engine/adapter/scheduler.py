@@ -57,13 +57,13 @@ def request_view(request: Any) -> RequestView:
                        request.num_preemptions)
 
 
-def requests_with_new_full_blocks(requests: dict[str, Any], scheduled: Any, seen: dict[str, int],
-                                  block_size: int) -> list[tuple[str, Any, int]]:
-    """The per-step check: ``(req_id, request, num_full_blocks)`` of the scheduled requests, in
-    ``requests`` order, whose full blocks (KV written) number more than ``seen[req_id]`` (-1 when
-    absent). One pass, no call per request: it runs over every running request every step."""
-    return [(rid, r, n) for rid, r in requests.items()
-            if rid in scheduled and (n := r.num_computed_tokens // block_size) > seen.get(rid, -1)]
+def requests_with_new_full_blocks(records: dict[str, Any], scheduled: Any, block_size: int) -> list[tuple[str, Any, int]]:
+    """The per-step check: ``(req_id, record, num_full_blocks)`` of the scheduled requests, in
+    ``records`` order, whose full blocks (KV written) number more than ``record.seen_full``
+    (``record.request`` is vLLM's ``Request``). One pass, no call per request: it runs over every
+    running request every step."""
+    return [(rid, rec, n) for rid, rec in records.items()
+            if rid in scheduled and (n := rec.request.num_computed_tokens // block_size) > rec.seen_full]
 
 
 def all_token_ids(request: Any) -> Any:
