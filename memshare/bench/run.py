@@ -26,7 +26,7 @@ from memshare.bench.metrics import (
     summarize_repeats,
 )
 from memshare.core.config import MemShareConfig
-from memshare.data import Problem, load_problems
+from memshare.data import Problem
 from memshare.engine.protocol import BatchSpec, Done, EngineSettings, Failed, Job, Progress, SamplingSpec, decode_event
 from memshare.errors import UserError
 from memshare.results import RunDir, run_name, write_json
@@ -39,27 +39,17 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     ``reference``: a dense result of the same workload from an earlier call (``memshare
     ablate``), used for ratios and quality when ``cfg.policies`` has no dense run.
     """
-    from memshare.models import resolve_model
+    from memshare.workload import load_workload
 
     emit = on_event or (lambda kind, data: None)
-    forced: dict[str, list[int]] = {}
-    if cfg.replay:
-        from memshare.replay import load_traces, tokenize_workload
-
-        traces = load_traces(cfg.replay, limit=cfg.limit, kind=cfg.kind)
-        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
-        work = tokenize_workload(model_path, traces, cfg.max_tokens)
-        problems, prompts, forced = work.problems, work.prompts, work.forced
-        for note in work.notes(cfg.max_tokens):
-            emit("status", {"message": note})
-    else:
-        problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields,
-                                 seed=cfg.seed, kind=cfg.kind)
-        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
-        prompts = _tokenize(model_path, problems)
-    longest = max(len(prompts[p.id]) + len(forced.get(p.id, ())) for p in problems) if forced else \
-        max(len(p) for p in prompts.values()) + cfg.max_tokens
-    engine = _engine_settings(cfg, model_path, -(-longest // cfg.block_size) * cfg.block_size, bool(forced))
+    work = load_workload(cfg.model, cfg.max_tokens, replay=cfg.replay, dataset=cfg.dataset, data_file=cfg.data_file,
+                         limit=cfg.limit, fields=cfg.fields, seed=cfg.seed, kind=cfg.kind,
+                         status=lambda msg: emit("status", {"message": msg}))
+    for note in work.notes:
+        emit("status", {"message": note})
+    problems, prompts, forced = work.problems, work.prompts, work.forced
+    longest = work.longest(cfg.max_tokens)
+    engine = _engine_settings(cfg, work.model_path, -(-longest // cfg.block_size) * cfg.block_size, bool(forced))
     order = sorted(cfg.policies, key=RUN_ORDER.index)
     reps: dict[str, list[dict[str, Any]]] = {name: [] for name in order}
     # NOTE: repeats alternate policies (d m r, d m r, ...) so machine noise hits all alike.
@@ -83,17 +73,6 @@ def _engine_settings(cfg: BenchConfig, model_path: str, max_model_len: int, forc
                           max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype,
                           prefix_caching=cfg.prefix_caching, tensor_parallel_size=cfg.tensor_parallel_size,
                           forced_decoding=forced)
-
-
-def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    out = {}
-    for p in problems:
-        ids = tok.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True)
-        out[p.id] = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
-    return out
 
 
 def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None, problems: list[Problem],
