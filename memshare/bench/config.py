@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +163,4 @@ class BenchConfig:
             sharing = sharing.replace(random_rate=min(1.0, float(measured["memshare"].get("affected_ratio") or 0.0)))
         return sharing
 
-
-Events = Callable[[str, dict[str, Any]], None]
 

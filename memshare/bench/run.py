@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig, Events
+from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig
 from memshare.bench.metrics import (
     add_fidelity_vs_dense,
     add_quality_vs_dense,
@@ -29,7 +29,7 @@ from memshare.core.config import MemShareConfig
 from memshare.data import Problem
 from memshare.engine.protocol import BatchSpec, Done, EngineSettings, Failed, Job, Progress, SamplingSpec, decode_event
 from memshare.errors import UserError
-from memshare.results import RunDir, run_name, write_json
+from memshare.results import Events, RunDir, run_name, write_json
 
 
 def run_bench(cfg: BenchConfig, on_event: Events | None = None,

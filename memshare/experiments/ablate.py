@@ -33,7 +33,7 @@ from memshare.experiments.grid import (
     parse_choices,
     parse_pairs,
 )
-from memshare.results import SCHEMA_VERSION, write_json
+from memshare.results import SCHEMA_VERSION, default_out_dir, write_json
 
 # A point keeps every metric of its run (run_bench adds ratios and quality against the dense reference).
 POINT_KEYS = RunMetrics.names()
@@ -87,10 +87,7 @@ class AblateConfig:
 
     @property
     def out_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        tag = self.bench.model.rstrip("/").split("/")[-1]
-        return Path("results") / f"ablate__{self.bench.dataset_name}__{tag}"
+        return Path(self.out) if self.out else default_out_dir("ablate", self.bench.dataset_name, self.bench.model)
 
     def to_dict(self) -> dict[str, Any]:
         b = dataclasses.asdict(self.bench)
