@@ -10,8 +10,8 @@ A replay file is JSONL (or JSON / parquet), one trace a row, in either form:
 
 Each request's prompt is the problem under the serving model's chat template, exactly as in a
 normal run (``memshare.data.MATH_PROMPT``); its output is forced to be the trace: the thinking
-between the model's think markers when its tokenizer has them, then the content. The trace is
-tokenized with the serving model's tokenizer and cut at ``max_tokens`` and at the model's context.
+between the model's think markers when its tokenizer has them, then the content. Tokenizing and
+cutting (at ``max_tokens`` and the model's context) is ``memshare.workload``'s.
 """
 
 from __future__ import annotations
@@ -35,29 +35,6 @@ class Trace:
     problem: Problem
     reasoning: str  # the thinking ("" when the trace has none)
     content: str  # the answer after the thinking ("" when none)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayWorkload:
-    """Tokenized traces: prompt and forced output ids per problem id, and what was cut."""
-
-    problems: list[Problem]
-    prompts: dict[str, list[int]]
-    forced: dict[str, list[int]]
-    cut_by_max_tokens: int
-    cut_by_context: int
-    think_markers: bool
-
-    def notes(self, max_tokens: int) -> list[str]:
-        n = len(self.problems)
-        out = []
-        if self.cut_by_max_tokens:
-            out.append(f"replay: {self.cut_by_max_tokens} of {n} traces cut at --max-tokens {max_tokens}")
-        if self.cut_by_context:
-            out.append(f"replay: {self.cut_by_context} of {n} traces cut at the model's context")
-        if not self.think_markers:
-            out.append("replay: the tokenizer has no <think> markers: thinking and answer are joined by a blank line")
-        return out
 
 
 def default_traces() -> Path:
@@ -161,49 +138,3 @@ def _check_unique(path: Path, traces: list[Trace]) -> None:
         if t.problem.id in seen:
             raise UserError(f"{path}: problem id {t.problem.id!r} appears twice (ids key the run's samples)")
         seen.add(t.problem.id)
-
-
-def tokenize_workload(model_path: str, traces: list[Trace], max_tokens: int) -> ReplayWorkload:
-    """Prompts under the chat template and forced outputs, each cut at ``max_tokens`` and the context."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    context = getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None) or 1 << 30
-    markers = _has_think_markers(tok)
-    prompts, forced = {}, {}
-    cut_max = cut_ctx = 0
-    for t in traces:
-        ids = tok.apply_chat_template([{"role": "user", "content": t.problem.prompt}], add_generation_prompt=True,
-                                      tokenize=True)
-        prompt = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
-        text = _target_text(t, markers, prompt_opens_think=markers and tok.decode(prompt[-3:]).rstrip().endswith(
-            THINK_OPEN))
-        out = [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
-        room = context - len(prompt)
-        if room < 1:
-            raise UserError(f"trace {t.problem.id}: its prompt ({len(prompt)} tokens) fills the model's context")
-        if len(out) > min(max_tokens, room):
-            if room < max_tokens:
-                cut_ctx += 1
-            else:
-                cut_max += 1
-            out = out[:min(max_tokens, room)]
-        if not out:
-            raise UserError(f"trace {t.problem.id}: empty after tokenization")
-        prompts[t.problem.id], forced[t.problem.id] = prompt, out
-    return ReplayWorkload([t.problem for t in traces], prompts, forced, cut_max, cut_ctx, markers)
-
-
-def _has_think_markers(tok: Any) -> bool:
-    vocab = tok.get_vocab()
-    return THINK_OPEN in vocab and THINK_CLOSE in vocab
-
-
-def _target_text(trace: Trace, markers: bool, *, prompt_opens_think: bool) -> str:
-    if not markers:
-        return "\n\n".join(x for x in (trace.reasoning, trace.content) if x)
-    if not trace.reasoning:
-        return trace.content
-    # R1-style templates end the generation prompt with "<think>\n": the output starts inside it.
-    opening = "" if prompt_opens_think else THINK_OPEN + "\n"
-    return f"{opening}{trace.reasoning}\n{THINK_CLOSE}\n\n{trace.content}".rstrip()

@@ -1,17 +1,21 @@
-"""Run folders: ``results/<dataset>__<model>__<policy>__<params>/``.
+"""Run folders: ``results/<dataset>__<model>__<policy>__<params>/``, and what every run writes.
 
 Each holds ``config.json`` (resolved configuration, versions, hardware), ``samples.jsonl``
 (one line per finished sample, appended and fsynced as it finishes) and ``metrics.json``.
 A rerun of the same configuration resumes: finished samples are kept and skipped; a
-torn last line from a killed run is dropped; duplicates are never written.
+torn last line from a killed run is dropped; duplicates are never written. Beside them: the
+default output folder of a command, JSON-safe values, PNG figures and the progress callback
+(``Events``) every long run reports through.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,13 @@ from typing import Any
 from memshare.errors import UserError
 
 SCHEMA_VERSION = 1
+# A run's progress callback: ``on_event(kind, data)``, kind "status", "progress", ...; the CLI renders it.
+Events = Callable[[str, dict[str, Any]], None]
+
+
+def default_out_dir(command: str, name: str, model: str) -> Path:
+    """``results/<command>__<dataset or replay name>__<model's last path part>``."""
+    return Path("results") / f"{command}__{name}__{model.rstrip('/').split('/')[-1]}"
 
 
 def run_name(dataset: str, model: str, policy: str, params: dict[str, Any]) -> str:
@@ -137,3 +148,35 @@ def environment() -> dict[str, Any]:
             pass
     return {"versions": versions, "python": platform.python_version(), "machine": platform.machine(),
             "cpu_count": os.cpu_count(), "platform": platform.platform()}
+
+
+def json_safe(x: Any) -> Any:
+    """JSON-safe: NaN/inf become null; numpy scalars become Python numbers."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` as a PNG (folders made) and close it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path

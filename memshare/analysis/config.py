@@ -121,12 +121,10 @@ class AnalyzeConfig:
     def out_dir(self) -> Path:
         if self.out:
             return Path(self.out)
-        tag = self.model.rstrip("/").split("/")[-1]
-        if self.replay:
-            from memshare.replay import replay_name
+        from memshare.replay import replay_name
+        from memshare.results import default_out_dir
 
-            return Path("results") / f"analyze__{replay_name(self.replay)}__{tag}"
-        return Path("results") / f"analyze__{self.dataset}__{tag}"
+        return default_out_dir("analyze", replay_name(self.replay) if self.replay else self.dataset, self.model)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -6,15 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from memshare.analysis.premise import TraceAnalysis
+from memshare.results import pyplot, save_figure
 
 
 def trace_heatmaps(a: TraceAnalysis, path: Path, title: str = "") -> Path:
     """Write ``path``: step similarity, then one panel per distance; returns ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [("step vs step: bag-of-words cosine", a.step_sim, "viridis", 0.0, 1.0, "step")]
     # One colour scale for every distance panel, so that they compare at a glance.
     vmax = max([1.0] + [float(m.max()) for m in a.dist.values() if m.size])
@@ -35,8 +32,4 @@ def trace_heatmaps(a: TraceAnalysis, path: Path, title: str = "") -> Path:
     fig.suptitle(f"{title}  {a.problem_id}: {a.output_tokens} output tokens, {len(a.step_sim)} steps, "
                  f"{len(a.blocks)} blocks; verbatim repeats {any_offset}/{n} at any offset, "
                  f"{aligned}/{n} block-aligned", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

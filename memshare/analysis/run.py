@@ -8,41 +8,29 @@ written is measured; what could not be measured (no pairs of a kind) is null.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from memshare.analysis.config import AnalyzeConfig
-
-Events = Callable[[str, dict[str, Any]], None]
+from memshare.results import Events, json_safe, write_json
 
 
 def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str, Any]:
     """Run what ``cfg`` asks for; return the summary that was written (JSON-ready)."""
-    import torch
-
-    from memshare.analysis.traces import dense_traces, load_model, replay_traces
+    from memshare.analysis.start import start_run
+    from memshare.analysis.traces import dense_traces, replay_traces
     from memshare.core.config import MemShareConfig
     from memshare.core.rope import rope_spec_from_hf_config
     from memshare.core.steps import StepVocab
     from memshare.data import load_problems
 
-    emit = on_event or (lambda kind, data: None)
-
-    def status(msg: str) -> None:
-        emit("status", {"message": msg})
-
     sharing = MemShareConfig(block_size=cfg.block_size, distance=cfg.distance, share_delay_blocks=cfg.share_delay_blocks,
                              min_gap_blocks=cfg.min_gap_blocks, same_step=cfg.same_step, seed=cfg.seed)
     problems = None if cfg.replay else load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    lm = load_model(cfg.model, status=status)
+    run = start_run(cfg.model, cfg.threads, cfg.out_dir, on_event)
+    lm, out, status = run.lm, run.out, run.status
     vocab = StepVocab.from_tokenizer(lm.tokenizer)
     rope = rope_spec_from_hf_config(lm.hf_config)
-    out = cfg.out_dir
-    out.mkdir(parents=True, exist_ok=True)
     traces = (replay_traces(lm, cfg.replay, cfg.limit, cfg.max_tokens, status) if cfg.replay else
               dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status))
     head = {"config": cfg.to_dict(), "model_path": lm.path, "sharing": sharing.to_dict()}
@@ -52,9 +40,7 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
     else:
         result = {**head, **_premise(cfg, lm, traces, sharing, vocab, rope, status, out)}
         name = "summary.json"
-    from memshare.results import write_json
-
-    result = _clean(result)
+    result = json_safe(result)
     write_json(out / name, result)
     result["written"] = str(out / name)
     return result
@@ -100,16 +86,3 @@ def _fidelity(cfg, lm, traces, sharing, vocab, rope, status) -> dict[str, Any]:
     return {"traces": [{"problem_id": t.problem_id, "prompt_tokens": len(t.prompt_ids),
                         "output_tokens": len(t.output_ids), "finished": t.finished} for t in traces],
             "teacher_forcing": rows, "free_running": free}
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN/inf become null; numpy scalars become Python numbers."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x

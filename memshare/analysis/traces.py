@@ -75,10 +75,10 @@ def load_model(name: str, status=None) -> LoadedModel:
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """The user message under the chat template, ready for the assistant's answer."""
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                        tokenize=True)
-    return [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
+    """The user message under the chat template, ready for the assistant's answer (as every run)."""
+    from memshare.workload import chat_prompt_ids
+
+    return chat_prompt_ids(tokenizer, prompt)
 
 
 @torch.inference_mode()
@@ -152,10 +152,10 @@ def dense_traces(lm: LoadedModel, problems, max_tokens: int, cache_file: Path | 
 
 def replay_traces(lm: LoadedModel, path: str, limit: int, max_tokens: int, status=None) -> list[Trace]:
     """The traces of a replay file (``memshare.replay``), tokenized as ``bench --replay`` does."""
-    from memshare.replay import load_traces, tokenize_workload
+    from memshare.workload import load_workload
 
-    work = tokenize_workload(lm.path, load_traces(path, limit=limit), max_tokens)
-    for note in work.notes(max_tokens):
+    work = load_workload(lm.path, max_tokens, replay=path, limit=limit)
+    for note in work.notes:
         if status:
             status(note)
     return [Trace(p.id, tuple(work.prompts[p.id]), tuple(work.forced[p.id]), False) for p in work.problems]

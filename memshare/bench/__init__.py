@@ -6,15 +6,13 @@ from memshare.bench.config import (
            OPTION_DEFAULTS,
            SUITES,
            BenchConfig,
-           Events,
-           config_dict,
            parse_budgets,
            resolve_options,
 )
 from memshare.bench.metrics import add_ratios, quality_vs, summarize_repeats
-from memshare.bench.run import _policy_config, run_bench
+from memshare.bench.run import run_bench
 from memshare.bench.sweep import run_sweep
+from memshare.results import Events
 
-__all__ = ["ALL_POLICIES", "OPTION_DEFAULTS", "SUITES", "BenchConfig", "Events", "_policy_config", "add_ratios",
-           "config_dict", "parse_budgets", "quality_vs", "resolve_options", "run_bench", "run_sweep",
-           "summarize_repeats"]
+__all__ = ["ALL_POLICIES", "OPTION_DEFAULTS", "SUITES", "BenchConfig", "Events", "add_ratios", "parse_budgets",
+           "quality_vs", "resolve_options", "run_bench", "run_sweep", "summarize_repeats"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from memshare.core.config import ALL_POLICIES, MemShareConfig
@@ -129,12 +128,39 @@ class BenchConfig:
         bad = [p for p in self.policies if p not in ALL_POLICIES]
         if bad or not self.policies:
             raise UserError(f"unknown policy {', '.join(bad) or '(none)'}: use a comma list of {', '.join(ALL_POLICIES)}")
+        # NOTE: the one place a bench run's sharing config gets its block size and seed: the engine's.
+        if (self.sharing.block_size, self.sharing.seed) != (self.block_size, self.seed):
+            object.__setattr__(self, "sharing", self.sharing.replace(block_size=self.block_size, seed=self.seed))
+
+    @classmethod
+    def from_options(cls, *, suite: str | None = None, policy: str | None = None, kv_blocks: str | int | None = None,
+                     problem_field: str | None = None, answer_field: str | None = None, id_field: str | None = None,
+                     sharing: dict[str, Any] | None = None, **options: Any) -> tuple[BenchConfig, tuple[int | None, ...]]:
+        """A config from command-line options, and the KV budgets to run it at (``--kv-blocks N,M``).
+
+        Args:
+            suite: a preset of ``SUITES``; options the user gave (not None) win over it.
+            policy: comma list of policy names (``--policy``); kv_blocks: ``parse_budgets``' input.
+            problem_field, answer_field, id_field: the ``FieldMap`` of ``--data-file``.
+            sharing: ``MemShareConfig`` fields (block size and seed come from the options).
+            options: the other fields of ``BenchConfig``; None where an ``OPTION_DEFAULTS`` one was left out.
+        """
+        given = {key: options.pop(key, None) for key in OPTION_DEFAULTS if key not in ("policy", "kv_blocks")}
+        resolved = resolve_options(suite, {**given, "policy": policy, "kv_blocks": kv_blocks})
+        budgets = parse_budgets(resolved.pop("kv_blocks"))
+        names = tuple(p.strip() for p in resolved.pop("policy").split(",") if p.strip())
+        cfg = cls(**options, **resolved, kv_blocks=budgets[0], policies=names,
+                  fields=FieldMap(problem_field, answer_field, id_field), sharing=MemShareConfig(**(sharing or {})))
+        return cfg, budgets
+
+    def sharing_for(self, policy_name: str, measured: dict[str, dict[str, Any]]) -> MemShareConfig | None:
+        """The sharing config of one policy's run (None: plain vLLM). ``measured``: results of this
+        call's earlier policies; random is matched to memshare's measured affected ratio."""
+        if policy_name == "vanilla":
+            return None
+        sharing = self.sharing.replace(policy=policy_name)
+        if policy_name == "random" and "memshare" in measured:
+            sharing = sharing.replace(random_rate=min(1.0, float(measured["memshare"].get("affected_ratio") or 0.0)))
+        return sharing
 
 
-Events = Callable[[str, dict[str, Any]], None]
-
-
-def config_dict(cfg: BenchConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d["sharing"] = cfg.sharing.to_dict()
-    return d

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig, Events
+from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig
 from memshare.bench.metrics import (
     add_fidelity_vs_dense,
     add_quality_vs_dense,
@@ -26,9 +26,10 @@ from memshare.bench.metrics import (
     summarize_repeats,
 )
 from memshare.core.config import MemShareConfig
-from memshare.data import Problem, load_problems
+from memshare.data import Problem
+from memshare.engine.protocol import BatchSpec, Done, EngineSettings, Failed, Job, Progress, SamplingSpec, decode_event
 from memshare.errors import UserError
-from memshare.results import RunDir, run_name, write_json
+from memshare.results import Events, RunDir, run_name, write_json
 
 
 def run_bench(cfg: BenchConfig, on_event: Events | None = None,
@@ -38,40 +39,25 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     ``reference``: a dense result of the same workload from an earlier call (``memshare
     ablate``), used for ratios and quality when ``cfg.policies`` has no dense run.
     """
-    from memshare.models import resolve_model
+    from memshare.workload import load_workload
 
     emit = on_event or (lambda kind, data: None)
-    forced: dict[str, list[int]] = {}
-    if cfg.replay:
-        from memshare.replay import load_traces, tokenize_workload
-
-        traces = load_traces(cfg.replay, limit=cfg.limit, kind=cfg.kind)
-        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
-        work = tokenize_workload(model_path, traces, cfg.max_tokens)
-        problems, prompts, forced = work.problems, work.prompts, work.forced
-        for note in work.notes(cfg.max_tokens):
-            emit("status", {"message": note})
-    else:
-        problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit, fields=cfg.fields,
-                                 seed=cfg.seed, kind=cfg.kind)
-        model_path = resolve_model(cfg.model, status=lambda msg: emit("status", {"message": msg}))
-        prompts = _tokenize(model_path, problems)
-    longest = max(len(prompts[p.id]) + len(forced.get(p.id, ())) for p in problems) if forced else \
-        max(len(p) for p in prompts.values()) + cfg.max_tokens
-    max_model_len = -(-longest // cfg.block_size) * cfg.block_size
-    if cfg.kv_blocks is not None:
-        need = max_model_len // cfg.block_size + 1
-        if cfg.kv_blocks < need:
-            raise UserError(f"--kv-blocks {cfg.kv_blocks} cannot hold one request of {max_model_len} tokens "
-                            f"({need} blocks of {cfg.block_size} needed): raise it or lower --max-tokens")
+    work = load_workload(cfg.model, cfg.max_tokens, replay=cfg.replay, dataset=cfg.dataset, data_file=cfg.data_file,
+                         limit=cfg.limit, fields=cfg.fields, seed=cfg.seed, kind=cfg.kind,
+                         status=lambda msg: emit("status", {"message": msg}))
+    for note in work.notes:
+        emit("status", {"message": note})
+    problems, prompts, forced = work.problems, work.prompts, work.forced
+    longest = work.longest(cfg.max_tokens)
+    engine = _engine_settings(cfg, work.model_path, -(-longest // cfg.block_size) * cfg.block_size, bool(forced))
     order = sorted(cfg.policies, key=RUN_ORDER.index)
-    reps: dict[str, list[dict[str, Any]]] = {p: [] for p in order}
+    reps: dict[str, list[dict[str, Any]]] = {name: [] for name in order}
     # NOTE: repeats alternate policies (d m r, d m r, ...) so machine noise hits all alike.
     for rep in range(cfg.repeats):
-        for policy in order:
-            sharing = _policy_config(cfg, policy, {p: v[0] for p, v in reps.items() if v})
-            reps[policy].append(_run_one(cfg, policy, sharing, problems, prompts, model_path, max_model_len,
-                                         emit, rep, forced))
+        for policy_name in order:
+            sharing = cfg.sharing_for(policy_name, {name: v[0] for name, v in reps.items() if v})
+            reps[policy_name].append(_run_one(cfg, policy_name, sharing, problems, prompts, engine, emit, rep,
+                                              forced))
     results = {p: summarize_repeats(v) for p, v in reps.items()}
     baselines = {"dense": reference} if reference is not None and "dense" not in results else {}
     add_ratios({**baselines, **results})
@@ -81,57 +67,39 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     return [results[p] for p in cfg.policies if p in results]
 
 
-def _policy_config(cfg: BenchConfig, policy: str, done: dict[str, dict[str, Any]]) -> MemShareConfig | None:
-    if policy == "vanilla":
-        return None
-    sharing = cfg.sharing.replace(policy=policy, block_size=cfg.block_size, seed=cfg.seed)
-    if policy == "random" and "memshare" in done:
-        sharing = sharing.replace(random_rate=min(1.0, float(done["memshare"].get("affected_ratio") or 0.0)))
-    return sharing
+def _engine_settings(cfg: BenchConfig, model_path: str, max_model_len: int, forced: bool) -> EngineSettings:
+    """One engine for every policy of the call; its checks (the KV pool holds one request) run here, first."""
+    return EngineSettings(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
+                          max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed, dtype=cfg.dtype,
+                          prefix_caching=cfg.prefix_caching, tensor_parallel_size=cfg.tensor_parallel_size,
+                          forced_decoding=forced)
 
 
-def _tokenize(model_path: str, problems: list[Problem]) -> dict[str, list[int]]:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    out = {}
-    for p in problems:
-        ids = tok.apply_chat_template([{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True)
-        out[p.id] = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]
-    return out
-
-
-def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, problems: list[Problem],
-             prompts: dict[str, list[int]], model_path: str, max_model_len: int, emit: Events,
+def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None, problems: list[Problem],
+             prompts: dict[str, list[int]], engine: EngineSettings, emit: Events,
              rep: int = 0, forced: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    from memshare.engine.protocol import BatchSpec, EngineSettings, Job, SamplingSpec
-
     forced = forced or {}
-    engine = EngineSettings(model=model_path, block_size=cfg.block_size, kv_blocks=cfg.kv_blocks,
-                            max_num_seqs=cfg.max_num_seqs, max_model_len=max_model_len, seed=cfg.seed,
-                            dtype=cfg.dtype, prefix_caching=cfg.prefix_caching,
-                            tensor_parallel_size=cfg.tensor_parallel_size, forced_decoding=bool(forced))
     sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed,
                             logprobs=FIDELITY_TOP_K if forced else 0)
     params = {"engine": {**engine.to_dict(), "model": cfg.model}, "sampling": sampling.to_dict(),
               "samples": cfg.samples, "limit": cfg.limit, "data_file": cfg.data_file,
               # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
-              "sharing": sharing.to_dict() if sharing and policy not in ("dense", "vanilla") else policy}
+              "sharing": sharing.to_dict() if sharing and policy_name not in ("dense", "vanilla") else policy_name}
     if cfg.repeats > 1:
         params["repeat"] = rep
     if cfg.replay:
         params["replay"] = str(Path(cfg.replay).resolve())
-    run = RunDir(Path(cfg.out) / run_name(cfg.dataset_name, cfg.model, policy, params))
+    run = RunDir(Path(cfg.out) / run_name(cfg.dataset_name, cfg.model, policy_name, params))
     kind = problems[0].kind if problems else "math"
-    run.prepare({"policy": policy, "dataset": cfg.dataset_name, "kind": kind, "model": cfg.model, **params}, cfg.force)
+    run.prepare({"policy": policy_name, "dataset": cfg.dataset_name, "kind": kind, "model": cfg.model, **params}, cfg.force)
     done = {(str(r["problem_id"]), int(r["sample_index"])) for r in run.load_samples()}
     jobs = [Job(f"{p.id}#{s}", p.id, s, prompts[p.id], forced.get(p.id))
             for p in problems for s in range(cfg.samples) if (p.id, s) not in done]
-    label = policy if cfg.repeats == 1 else f"{policy}#{rep + 1}"
+    label = policy_name if cfg.repeats == 1 else f"{policy_name}#{rep + 1}"
     emit("policy", {"policy": label, "total": len(problems) * cfg.samples, "done": len(done), "run_dir": str(run.path)})
     report: dict[str, Any] = {}
     if jobs:
-        spec = BatchSpec(engine, sharing.to_dict() if sharing else None, sampling, jobs, str(run.samples_path),
+        spec = BatchSpec(engine, sharing, sampling, jobs, str(run.samples_path),
                          dataset=cfg.dataset_name, kind=kind,
                          logprobs_dir=str(run.path / "logprobs") if sampling.logprobs else None)
         report = _spawn(spec, emit, label)
@@ -140,14 +108,12 @@ def _run_one(cfg: BenchConfig, policy: str, sharing: MemShareConfig | None, prob
     elif run.metrics_path.exists():
         report = json.loads(run.metrics_path.read_text()).get("engine", {})
     rows = _grade(run, problems, emit)
-    metrics = run_metrics(policy, cfg, problems, rows, report, run)
+    metrics = run_metrics(policy_name, cfg, problems, rows, report, run)
     write_json(run.metrics_path, {**metrics, "engine": report})
     return metrics
 
 
-def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
-    from memshare.engine.protocol import Done, Failed, Progress, decode_event
-
+def _spawn(spec: BatchSpec, emit: Events, label: str) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec.to_dict(), fh)
         spec_path = fh.name
@@ -163,7 +129,7 @@ def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
         for line in proc.stdout:
             event = decode_event(line)
             if isinstance(event, Progress):
-                emit("progress", {"policy": policy, **event.to_dict()})
+                emit("progress", {"policy": label, **event.to_dict()})
             elif isinstance(event, Done):
                 report = event.report
             elif isinstance(event, Failed):
@@ -174,11 +140,11 @@ def _spawn(spec: Any, emit: Events, policy: str) -> dict[str, Any]:
             proc.kill()
         os.unlink(spec_path)
     if error:
-        raise UserError(f"{policy}: {error}")
+        raise UserError(f"{label}: {error}")
     if proc.returncode != 0 or report is None:
         log.seek(0)
         tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
-        raise UserError(f"{policy}: the engine process failed (exit {proc.returncode}): {tail[0][:300]} "
+        raise UserError(f"{label}: the engine process failed (exit {proc.returncode}): {tail[0][:300]} "
                         f"[full log: {log.name}]")
     os.unlink(log.name)
     return report

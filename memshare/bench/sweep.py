@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from memshare.bench.config import BenchConfig, Events
-from memshare.results import write_json
+from memshare.bench.config import BenchConfig
+from memshare.results import Events, pyplot, save_figure, write_json
 
 COLORS = {"dense": "black", "vanilla": "grey", "memshare": "tab:blue", "random": "tab:red"}
 
@@ -35,11 +35,7 @@ def run_sweep(cfg: BenchConfig, budgets: tuple[int | None, ...],
 
 
 def sweep_plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     replay = any(r.get("top1_agreement") is not None for r in runs)
     quality, label = (("top1_agreement", "teacher-forced top-1 agreement with dense") if replay else
                       ("same_answer_as_dense", "same answer as dense"))
@@ -56,8 +52,4 @@ def sweep_plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> str:
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return str(save_figure(fig, path))

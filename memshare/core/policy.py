@@ -14,6 +14,7 @@ The engine (``memshare.engine``) calls, per running request:
    ``proposal.candidates[0]`` directly;
 4. ``on_shared(query, target)`` when the engine really remapped ``query`` to the
    physical block behind ``target`` (it may drop a decision that went stale);
+   ``cancel(proposal)`` when the engine will not measure a proposal after all (its blocks are gone);
 5. ``remove_request(req_id)`` on finish, abort or preemption (a preempted request
    restarts from scratch and is added again).
 
@@ -25,6 +26,7 @@ A block's token positions are ``block_index * block_size + range(block_size)``.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,6 +79,11 @@ class SharingPolicy(ABC):
             if d <= self.config.block_threshold and (best_d is None or d < best_d):
                 best, best_d = cand, d
         return best
+
+    def cancel(self, proposal: Proposal) -> None:
+        """The engine will not measure ``proposal``: release whatever the policy holds for it."""
+        # NOTE: no candidate passes an infinite distance, so this is a decision without a match.
+        self.decide(proposal, [math.inf] * len(proposal.candidates))
 
     def on_shared(self, query: BlockRef, target: BlockRef) -> None:
         self.stats.shared_blocks += 1

@@ -104,7 +104,7 @@ def rope_spec_from_hf_config(config: Mapping[str, Any], *, is_neox: bool = True)
     Reads ``rope_theta`` (default 10000), ``head_dim`` (else ``hidden_size //
     num_attention_heads``), ``partial_rotary_factor`` (or ``rope_parameters.rope_dim``) and
     ``rope_scaling`` / ``rope_parameters``. The style (``is_neox``) is not in Hugging Face
-    configs; the engine reads it from the model's rotary module (``adapter.model_rope``).
+    configs; the engine reads it from the model's rotary module (``memshare.core.rope_detect``).
     Scaled variants (linear, dynamic, yarn, longrope, llama3, ...) are computed by
     ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` and need ``transformers``; without
     it only the default RoPE is supported. Note: ``dynamic`` NTK scaling depends on the sequence

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-from memshare.core.config import MemShareConfig
 from memshare.engine.logprobs import save_logprobs
 from memshare.engine.protocol import BatchSpec, Done, Event, Failed, Job, Progress, SampleRow, encode_event
 from memshare.errors import UserError
@@ -30,8 +29,7 @@ def run(spec: BatchSpec) -> dict:
 
     from memshare.engine.llm import make_llm, run_report, scheduler_connector, watch_steps
 
-    policy = None if spec.policy is None else MemShareConfig.from_dict(spec.policy)
-    llm = make_llm(spec.engine, policy, debug=spec.debug)
+    llm = make_llm(spec.engine, spec.sharing, debug=spec.debug)
     steps = watch_steps(llm)
     connector = scheduler_connector(llm)
     first_shared = connector.scheduler_side.first_shared_position if connector is not None else {}

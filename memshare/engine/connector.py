@@ -37,10 +37,15 @@ class MemShareConnector(KVConnectorBase_V1):
         from memshare.engine.adapter import check_version
 
         check_version()
+        from memshare.errors import UserError
+
         extra = dict(vllm_config.kv_transfer_config.kv_connector_extra_config or {})
         self.memshare_config = MemShareConfig.from_dict(extra.get("memshare", {}))
+        # NOTE: ``engine_kwargs`` builds the engine from the same block size; this catches a
+        # hand-written kv_transfer_config (or vLLM choosing another size) before a wrong block map.
         if self.memshare_config.block_size != vllm_config.cache_config.block_size:
-            self.memshare_config = self.memshare_config.replace(block_size=vllm_config.cache_config.block_size)
+            raise UserError(f"memshare block size {self.memshare_config.block_size} is not the engine's "
+                            f"{vllm_config.cache_config.block_size}: give both the same --block-size")
         self._vllm_config = vllm_config
         self.stats_path: str | None = extra.get("stats_path")
         self.scheduler_side = None
@@ -49,10 +54,11 @@ class MemShareConnector(KVConnectorBase_V1):
             from memshare.core import make_policy
             from memshare.engine.scheduler_side import SchedulerSide
 
-            policy = make_policy(self.memshare_config, **_policy_resources(self.memshare_config, vllm_config))
-            self.scheduler_side = SchedulerSide(self.memshare_config, policy,
+            sharing_policy = make_policy(self.memshare_config,
+                                         **_policy_resources(self.memshare_config, vllm_config))
+            self.scheduler_side = SchedulerSide(self.memshare_config, sharing_policy,
                                                 keep_prefix_hashing=bool(extra.get("debug_keep_prefix_hashing", False)))
-            self._delta = StatsDelta(policy.stats)
+            self._delta = StatsDelta(sharing_policy.stats)
         else:
             from memshare.engine.worker_side import WorkerSide
 

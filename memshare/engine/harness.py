@@ -119,19 +119,19 @@ def lm_eval_model_args(pretrained: str, *, policy: str = "memshare", block_size:
         kwargs: ``MemShareConfig`` fields (``SHARING_FIELDS``); the rest are lm_eval's or vLLM's
             and win over the backend's settings.
     """
-    from memshare.engine.serve import serve_policy
+    from memshare.engine.serve import sharing_config
     from memshare.models import MODELS, resolve_model
 
-    sharing = {k: kwargs.pop(k) for k in list(kwargs) if k in SHARING_FIELDS}
-    if policy == "vanilla" and sharing:
-        raise ValueError(f"policy vanilla takes no sharing settings, got {', '.join(sorted(sharing))}")
-    config = serve_policy(policy, **sharing)
+    fields = {k: kwargs.pop(k) for k in list(kwargs) if k in SHARING_FIELDS}
+    if policy == "vanilla" and fields:
+        raise ValueError(f"policy vanilla takes no sharing settings, got {', '.join(sorted(fields))}")
+    sharing = sharing_config(policy, block_size=block_size, **fields)
     model = resolve_model(pretrained) if pretrained in MODELS else pretrained
     settings = EngineSettings(**{k: v for k, v in dict(
         model=model, block_size=block_size, kv_blocks=kv_blocks, prefix_caching=prefix_caching, dtype=dtype,
         seed=seed, tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
         max_num_seqs=kwargs.get("max_num_seqs")).items() if v is not None})
-    engine = engine_kwargs(settings, config)
+    engine = engine_kwargs(settings, sharing)
     backend = {k: v for k, v in engine.items() if k not in _LM_EVAL_OWNS}
     return dict(pretrained=model, dtype=engine["dtype"], seed=seed, tensor_parallel_size=tensor_parallel_size,
                 max_model_len=max_model_len, **{**backend, **kwargs})
@@ -152,7 +152,7 @@ class MemShareVLLM(VLLM):
         if int(data_parallel_size) != 1:
             # lm_eval runs each data-parallel replica as its own engine in a Ray actor.
             raise UserError("memshare-vllm runs one engine: use tensor_parallel_size, not data_parallel_size")
-        self._policy = str(kwargs.get("policy", "memshare"))
+        self._policy_name = str(kwargs.get("policy", "memshare"))
         args = lm_eval_model_args(pretrained, **kwargs)
         transfer = args.get("kv_transfer_config")
         self._sharing = transfer.kv_connector_extra_config["memshare"] if transfer is not None else None
@@ -180,7 +180,7 @@ class MemShareVLLM(VLLM):
         """Write the run report so far to ``memshare_stats``; call when no request is in flight."""
         if self._stats_path is None:
             return None
-        report = {**run_report(self.model, self._steps), "policy": self._policy, "memshare": self._sharing}
+        report = {**run_report(self.model, self._steps), "policy": self._policy_name, "memshare": self._sharing}
         write_json(self._stats_path, report)
         logger.info("memshare: %s shared of %s full blocks, %s leaked (%s)", report.get("shared_blocks", 0),
                        report.get("full_blocks", 0), report["leaked_blocks"], self._stats_path)

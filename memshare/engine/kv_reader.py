@@ -2,7 +2,7 @@
 
 The reader is chosen by platform and attention backend (facts the adapter reads from vLLM),
 never by tensor shape: a shape cannot tell LBNHC from BLNHC, nor a CPU cache from a GPU one
-with one KV head. Pure torch; the vLLM lookups live in ``memshare.engine.adapter``.
+with one KV head. Pure torch; the vLLM lookups live in ``memshare.engine.adapter.worker``.
 
 GPU (FlashAttention, Triton, FlashInfer, FlexAttention on CUDA): every layer's cache is a view
 of logical shape ``[num_kernel_blocks, H, kernel_block_size, D + Dv]`` built by vLLM's
@@ -47,7 +47,7 @@ class LayerFacts:
 
 @dataclass(frozen=True, slots=True)
 class KVCacheFacts:
-    """What the reader must know, read from vLLM by the adapter (see ``adapter.kv_cache_facts``)."""
+    """What the reader must know, read from vLLM by the adapter (see ``adapter.worker.kv_cache_facts``)."""
 
     platform: str  # "cuda", "cpu", "rocm", ...
     block_size: int  # the scheduler's block size

@@ -1,7 +1,8 @@
 """Build a vLLM ``LLM`` with or without the MemShare backend, and read its statistics.
 
-``policy=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
-backend: the KV connector, the worker class and synchronous scheduling. Prefix caching is
+``sharing=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
+backend: the KV connector, the worker class and synchronous scheduling. ``engine_kwargs`` is
+the one place the config is serialized for the engine (vLLM's ``kv_connector_extra_config``). Prefix caching is
 vLLM's default (on) for every policy; a sharing request stops hashing its own blocks at its
 first share (see ``SchedulerSide``).
 """
@@ -13,12 +14,13 @@ from typing import Any
 
 from memshare.core.config import MemShareConfig
 from memshare.engine import adapter
+from memshare.engine.adapter import scheduler as vllm_scheduler
 from memshare.engine.protocol import EngineSettings
 
 __all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "scheduler_connector", "watch_steps"]
 
 
-def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, stats_path: str | None = None,
+def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, stats_path: str | None = None,
                   debug: dict[str, Any] | None = None) -> dict[str, Any]:
     if _is_cpu() and settings.block_size % 32:
         # The CPU attention backend refuses any other size deep inside its worker.
@@ -53,10 +55,13 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
         # NOTE: the CPU worker refuses to start when "gpu_memory_utilization" of RAM is not
         # free; an explicit KV budget skips that check. 1 GiB is plenty for small models.
         kwargs["kv_cache_memory_bytes"] = int(os.environ.get("MEMSHARE_CPU_KV_BYTES", 1 << 30))
-    if policy is not None:
+    if sharing is not None:
         from vllm.config import KVTransferConfig
 
-        extra: dict[str, Any] = {"memshare": policy.replace(block_size=settings.block_size).to_dict()}
+        if sharing.block_size != settings.block_size:
+            raise ValueError(f"the sharing config's block size {sharing.block_size} is not the engine's "
+                             f"{settings.block_size}: build the MemShareConfig with block_size={settings.block_size}")
+        extra: dict[str, Any] = {"memshare": sharing.to_dict()}
         if stats_path:
             extra["stats_path"] = stats_path
         extra.update(debug or {})
@@ -71,52 +76,48 @@ def engine_kwargs(settings: EngineSettings, policy: MemShareConfig | None, *, st
     return kwargs
 
 
-def make_llm(settings: EngineSettings, policy: MemShareConfig | None, **kw: Any) -> Any:
+def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any) -> Any:
     adapter.check_version()
     # One process: the scheduler's statistics are read directly after a run.
     adapter.set_engine_env()
     from vllm import LLM
 
-    return LLM(**engine_kwargs(settings, policy, **kw))
+    return LLM(**engine_kwargs(settings, sharing, **kw))
 
 
 def scheduler_connector(llm: Any) -> Any:
     """The scheduler-side MemShareConnector of an in-process engine (None for vanilla)."""
-    return adapter.scheduler_of(llm).connector
+    return vllm_scheduler.connector_of(vllm_scheduler.scheduler_of(llm))
 
 
 def watch_steps(llm: Any) -> Any:
     """Per-step statistics of an in-process engine: the backend's own, or for plain vLLM a
     ``StepStats`` fed by a wrapped ``schedule`` (same counting either way)."""
-    sched = adapter.scheduler_of(llm)
-    if sched.connector is not None:
-        return sched.connector.scheduler_side.steps
+    sched = vllm_scheduler.scheduler_of(llm)
+    connector = vllm_scheduler.connector_of(sched)
+    if connector is not None:
+        return connector.scheduler_side.steps
     from memshare.engine.stats import StepStats
 
     stats = StepStats()
-    pool = sched.kv_cache_manager.block_pool
-    adapter.watch_schedule(sched, lambda out: stats.record(len(adapter.scheduled_req_ids(out)),
-                                                           adapter.used_blocks(pool),
-                                                           len(adapter.preempted_req_ids(out))))
+    pool = vllm_scheduler.block_pool_of(sched)
+    vllm_scheduler.watch_schedule(sched, lambda out: stats.record(len(vllm_scheduler.scheduled_req_ids(out)),
+                                                                  vllm_scheduler.used_blocks(pool),
+                                                                  len(vllm_scheduler.preempted_req_ids(out))))
     return stats
 
 
 def run_report(llm: Any, steps: Any) -> dict[str, Any]:
     """Step and sharing statistics plus the leak check; call when no request is in flight."""
-    sched = adapter.scheduler_of(llm)
-    connector = sched.connector
-    pool = sched.kv_cache_manager.block_pool
+    sched = vllm_scheduler.scheduler_of(llm)
+    connector = vllm_scheduler.connector_of(sched)
+    pool = vllm_scheduler.block_pool_of(sched)
     report: dict[str, Any] = connector.scheduler_side.report() if connector is not None else steps.report()
     pins = connector.scheduler_side.outstanding_pins() if connector is not None else 0
-    report["leaked_blocks"] = adapter.leaked_blocks(pool) + pins
-    report["kv_blocks_total"] = pool.num_gpu_blocks - 1
-    report["prefix_caching"] = adapter.prefix_caching_enabled(pool)
+    report["leaked_blocks"] = vllm_scheduler.leaked_blocks(pool) + pins
+    report["kv_blocks_total"] = vllm_scheduler.num_kv_blocks(pool)
+    report["prefix_caching"] = vllm_scheduler.prefix_caching_enabled(pool)
     return report
-
-
-def worker_side(llm: Any) -> Any:
-    """The in-process worker-side connector (tests)."""
-    return adapter.worker_connector_of(llm).worker_side
 
 
 def _is_cpu() -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from memshare.core.stats import SharingStats
-from memshare.engine import adapter
+from memshare.engine.adapter import scheduler as vllm_scheduler
 
 
 class BlockPins:
@@ -27,23 +27,23 @@ class BlockPins:
         return len(self._count)
 
     def pin(self, blocks: list[Any]) -> None:
-        adapter.add_refs(self._pool, blocks)
+        vllm_scheduler.add_refs(self._pool, blocks)
         count = self._count
-        for bid in adapter.block_ids(blocks):
+        for bid in vllm_scheduler.block_ids(blocks):
             count[bid] = count.get(bid, 0) + 1
 
     def unpin(self, blocks: list[Any]) -> None:
-        count, ids = self._count, adapter.block_ids(blocks)
+        count, ids = self._count, vllm_scheduler.block_ids(blocks)
         for bid in ids:
             left = count[bid] - 1
             if left:
                 count[bid] = left
             else:
                 del count[bid]
-        adapter.drop_refs(self._pool, blocks)
+        vllm_scheduler.drop_refs(self._pool, blocks)
         if self._released:
             for b, bid in zip(blocks, ids):
-                if bid in self._released and adapter.ref_count(b) == 0:
+                if bid in self._released and vllm_scheduler.ref_count(b) == 0:
                     self._released.discard(bid)
                     self.stats.freed_blocks += 1
 
@@ -54,15 +54,15 @@ class BlockPins:
         keeps it allocated with its exact KV, and if that job picks it, it takes a real
         reference to that exact content.
         """
-        return adapter.ref_count(block) == 1 + self._count.get(adapter.block_id(block), 0)
+        return vllm_scheduler.ref_count(block) == 1 + self._count.get(vllm_scheduler.block_id(block), 0)
 
     def taken(self, block: Any) -> None:
         """A share now references ``block``: a released block that is re-used is not freed."""
-        self._released.discard(adapter.block_id(block))
+        self._released.discard(vllm_scheduler.block_id(block))
 
     def dropped(self, block: Any) -> None:
         """Its request no longer references ``block`` (shared away): count it once it is free."""
-        if adapter.ref_count(block) == 0:
+        if vllm_scheduler.ref_count(block) == 0:
             self.stats.freed_blocks += 1
         else:
-            self._released.add(adapter.block_id(block))
+            self._released.add(vllm_scheduler.block_id(block))

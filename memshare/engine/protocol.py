@@ -3,7 +3,8 @@
 ``memshare.bench`` writes a ``BatchSpec`` to a JSON file and starts
 ``python -m memshare.engine.batch SPEC``; the child appends one ``SampleRow`` per finished
 request to the samples file and prints ``Progress``, ``Done`` or ``Failed`` events, one JSON
-object a line, on stdout. Both sides import these classes; nothing is matched by hand.
+object a line, on stdout. Both sides import these classes; nothing is matched by hand. The
+sharing settings travel as one typed ``MemShareConfig`` (``BatchSpec.sharing``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from memshare.core.config import MemShareConfig
 
 
 class _Record:
@@ -53,11 +56,13 @@ class EngineSettings(_Record):
             raise ValueError(f"block size must be positive, got {self.block_size}")
         if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:
             raise ValueError(f"--tensor-parallel-size must be an integer >= 1, got {self.tensor_parallel_size!r}")
+        # NOTE: the one "KV pool too small for one request" check (bench builds its settings first).
         if self.kv_blocks is not None:
-            need = -(-self.max_model_len // self.block_size) + 1
+            need = -(-self.max_model_len // self.block_size) + 1  # vLLM keeps one block as its null block
             if self.kv_blocks < need:
-                raise ValueError(f"--kv-blocks {self.kv_blocks} is too small: one request of up to "
-                                 f"{self.max_model_len} tokens needs {need} blocks of {self.block_size}")
+                raise ValueError(f"--kv-blocks {self.kv_blocks} cannot hold one request of up to "
+                                 f"{self.max_model_len} tokens: too small, it needs {need} blocks of "
+                                 f"{self.block_size} (raise it or lower --max-tokens)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ class Job(_Record):
 @dataclass(frozen=True, slots=True)
 class BatchSpec:
     engine: EngineSettings
-    policy: dict[str, Any] | None  # a MemShareConfig as a dict; None = plain vLLM (vanilla)
+    sharing: MemShareConfig | None  # None = plain vLLM (vanilla)
     sampling: SamplingSpec
     jobs: list[Job]
     samples_path: str
@@ -95,14 +100,16 @@ class BatchSpec:
     logprobs_dir: str | None = None  # where ``SamplingSpec.logprobs`` arrays go, one file per request
 
     def to_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine.to_dict(), "policy": self.policy, "sampling": self.sampling.to_dict(),
+        sharing = None if self.sharing is None else self.sharing.to_dict()
+        return {"engine": self.engine.to_dict(), "sharing": sharing, "sampling": self.sampling.to_dict(),
                 "jobs": [j.to_dict() for j in self.jobs], "samples_path": self.samples_path,
                 "dataset": self.dataset, "kind": self.kind, "debug": dict(self.debug),
                 "logprobs_dir": self.logprobs_dir}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchSpec:
-        return cls(EngineSettings.from_dict(data["engine"]), data.get("policy"),
+        sharing = None if data.get("sharing") is None else MemShareConfig.from_dict(data["sharing"])
+        return cls(EngineSettings.from_dict(data["engine"]), sharing,
                    SamplingSpec.from_dict(data["sampling"]), [Job.from_dict(j) for j in data["jobs"]],
                    data["samples_path"], data.get("dataset", ""), data.get("kind", "math"),
                    dict(data.get("debug") or {}), data.get("logprobs_dir"))

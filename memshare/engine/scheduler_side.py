@@ -16,10 +16,15 @@ Timeline of one block (synchronous scheduling):
 
 Prefix caching stays on. vLLM hashes a request's blocks when it schedules their tokens, so
 every block hashed up to step N was computed from exact KV. At a request's first share
-(step N) its hashing stops for good (``adapter.stop_prefix_caching``): from step N+1 its
+(step N) its hashing stops for good (``vllm_scheduler.stop_prefix_caching``): from step N+1 its
 forward reads approximate KV, and nothing it writes from then on may be served as an exact
 cache hit. The block freed by a share keeps its hash: its KV is exact, so a later request with
 the same prefix may still hit it.
+
+Layers, as vLLM keeps BlockPool under KVCacheManager under Scheduler: the pool's own verbs
+(``adapter.scheduler``), pins on blocks (``BlockPins``), freed block-steps per request
+(``FreedSince``) and step statistics (``StepStats``) under this class, which keeps one record per
+request and drops it one way (finish, or preemption: the request starts over).
 """
 
 from __future__ import annotations
@@ -27,18 +32,33 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memshare.core.config import MemShareConfig
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
-from memshare.engine import adapter
+from memshare.engine.adapter import scheduler as vllm_scheduler
+from memshare.engine.freed import FreedSince
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta, Remap, Stage2Job
 from memshare.engine.pins import BlockPins
 from memshare.engine.stats import StepStats
 
 logger = logging.getLogger("memshare")
 _MAX_REMEMBERED = 4096  # finished requests' first-share records kept (tests read them)
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    """What the scheduler side keeps of one request, from ``on_new_request`` to its finish."""
+
+    request: Any  # vLLM's Request
+    # Its ``num_preemptions`` when the policy was told of it; None: not yet, or preempted since.
+    generation: int | None = None
+    seen_full: int = -1  # full blocks the policy has been given
+    # block index -> block index its (shared) KV was written at: a remapped entry reads another
+    # block, whose keys were rotated for that block's position (the index itself where absent).
+    written_at: dict[int, int] = field(default_factory=dict)
+    freed: FreedSince = field(default_factory=FreedSince)
 
 
 @dataclass(slots=True)
@@ -63,72 +83,55 @@ class SchedulerSide:
         self.hashed_at_first_share: dict[str, int] = {}
         # client's request id -> the first output position whose logits read shared KV (batch runner)
         self.first_shared_position: dict[str, int] = {}
-        # req_id -> (shares whose freed block is still free for it, sum of the steps they happened at)
-        self._freed_since: dict[str, tuple[int, int]] = {}
-        self.requests: dict[str, Any] = {}
-        self._generation: dict[str, int] = {}
-        self._seen_full: dict[str, int] = {}
-        self._pending: dict[int, _Pending] = {}
+        self.requests: dict[str, _Request] = {}  # arrival order: decides ties between queries
+        self._pending: dict[int, _Pending] = {}  # Stage-2 job id -> what it waits on
         self._pins: BlockPins | None = None
-        # req_id -> {block_index: block index its (shared) KV was written at}: a remapped entry
-        # reads another block, whose keys were rotated for that block's position (the block
-        # index itself where absent).
-        self._written_at: dict[str, dict[int, int]] = {}
         self._remaps: list[tuple[Remap, Any]] = []  # (remap, the block it released)
         self._job_ids = itertools.count()
         self._manager: Any = None
         self._pool: Any = None
-        self._last_step_t: float | None = None
 
     # ------------------------------------------------------------------ wiring
     def bind(self, kv_cache_manager: Any) -> None:
-        self._manager = adapter.single_type_manager(kv_cache_manager)
-        self._pool = adapter.block_pool(kv_cache_manager)
-        self._caching = adapter.prefix_caching_enabled(self._pool)
+        self._manager = vllm_scheduler.single_type_manager(kv_cache_manager)
+        self._pool = vllm_scheduler.block_pool(kv_cache_manager)
+        self._caching = vllm_scheduler.prefix_caching_enabled(self._pool)
         self._pins = BlockPins(self._pool, self.stats)
 
     def on_new_request(self, request: Any) -> None:
-        self.requests[request.request_id] = request
+        self.requests[request.request_id] = _Request(request)
 
     def request_finished(self, request: Any) -> None:
-        req_id = request.request_id
-        self.requests.pop(req_id, None)
-        self._close_freed(req_id)
-        if req_id in self._generation:
-            self.policy.remove_request(req_id)
-        self._generation.pop(req_id, None)
-        self._seen_full.pop(req_id, None)
-        self._written_at.pop(req_id, None)
+        self._drop(request.request_id, finished=True)
 
     # ------------------------------------------------------------------ per step
     def build_meta(self, scheduler_output: Any) -> MemShareMeta:
-        scheduled = adapter.scheduled_req_ids(scheduler_output)
-        preempted = adapter.preempted_req_ids(scheduler_output)
-        self.steps.record(len(scheduled), adapter.used_blocks(self._pool), len(preempted))
+        scheduled = vllm_scheduler.scheduled_req_ids(scheduler_output)
+        preempted = vllm_scheduler.preempted_req_ids(scheduler_output)
+        self.steps.record(len(scheduled), vllm_scheduler.used_blocks(self._pool), len(preempted))
         for req_id in preempted:
-            self._forget(req_id)
+            self._drop(req_id, finished=False)
 
         # NOTE: a released block may still be read: a share in the same step took it, or it is a
         # prefix-cache entry (exact KV) that a later request may hit. Only a block that is free
         # and unhashed now is named as freed (the test switch that poisons freed blocks relies on it).
-        meta = MemShareMeta(remaps=[r if adapter.is_free_and_unhashed(old) else replace(r, freed_block_id=-1)
+        meta = MemShareMeta(remaps=[r if vllm_scheduler.is_free_and_unhashed(old) else replace(r, freed_block_id=-1)
                                     for r, old in self._remaps])
         self._remaps = []
         if self.config.policy == "dense":
             return meta
-        bs = self.config.block_size
-        seen_full, generation = self._seen_full, self._generation
         # Arrival order: decides ties between queries. Most steps fill no block of a request.
-        for req_id, request, num_full in adapter.requests_with_new_full_blocks(self.requests, scheduled, seen_full, bs):
-            if req_id not in generation:
-                view = adapter.request_view(request)
-                generation[req_id] = view.num_preemptions
+        for req_id, rec, num_full in vllm_scheduler.requests_with_new_full_blocks(self.requests, scheduled,
+                                                                                  self.config.block_size):
+            if rec.generation is None:
+                view = vllm_scheduler.request_view(rec.request)
+                rec.generation = view.num_preemptions
                 self.policy.add_request(req_id, view.prompt_token_ids)
                 if num_full == 0:
-                    seen_full[req_id] = 0
+                    rec.seen_full = 0
                     continue
-            seen_full[req_id] = num_full
-            for proposal in self.policy.on_tokens(req_id, adapter.all_token_ids(request), num_full):
+            rec.seen_full = num_full
+            for proposal in self.policy.on_tokens(req_id, vllm_scheduler.all_token_ids(rec.request), num_full):
                 self._start(proposal, meta)
         return meta
 
@@ -164,32 +167,29 @@ class SchedulerSide:
     def _start(self, proposal: Proposal, meta: MemShareMeta) -> None:
         query, *found = self._resolve_all([proposal.query, *proposal.candidates])
         if query is None or not self._pins.sole_owner(query):
-            self._drop(proposal)
+            self.policy.cancel(proposal)
             return
         keep = [i for i, block in enumerate(found) if block is not None and block is not query]
         if not keep:
-            self._drop(proposal)
+            self.policy.cancel(proposal)
             return
         if len(keep) < len(found):
             proposal = Proposal(proposal.query, tuple(proposal.candidates[i] for i in keep), proposal.needs_distance)
             found = [found[i] for i in keep]
         cands = proposal.candidates
         # The block index each candidate's KV was written at (another one once it is shared).
-        written = self._written_at
-        positions = [written[r.req_id].get(r.block_index, r.block_index) if r.req_id in written else r.block_index
-                     for r in cands]
+        records = self.requests
+        positions = [rec.written_at.get(r.block_index, r.block_index) if (rec := records.get(r.req_id)) else
+                     r.block_index for r in cands]
         if not proposal.needs_distance:
             self._share(proposal.query, cands[0], found[0], positions[0])
             return
         self._pins.pin([query, *found])
         job_id = next(self._job_ids)
-        self._pending[job_id] = _Pending(proposal, query, found, positions, self._generation[proposal.query.req_id])
-        meta.jobs.append(Stage2Job(job_id, adapter.block_id(query), proposal.query.block_index,
-                                   adapter.block_ids(found), positions))
-
-    def _drop(self, proposal: Proposal) -> None:
-        """Tell the policy a proposal will not be measured (releases its bookkeeping)."""
-        self.policy.decide(proposal, [float("inf")] * len(proposal.candidates))
+        self._pending[job_id] = _Pending(proposal, query, found, positions,
+                                         records[proposal.query.req_id].generation)
+        meta.jobs.append(Stage2Job(job_id, vllm_scheduler.block_id(query), proposal.query.block_index,
+                                   vllm_scheduler.block_ids(found), positions))
 
     def _resolve_all(self, refs: list[BlockRef]) -> list[Any]:
         """The block behind each reference, None where there is none (unknown request, past
@@ -198,70 +198,74 @@ class SchedulerSide:
         for ref in refs:
             table = tables.get(ref.req_id)
             if table is None:
-                known = ref.req_id in self.requests and ref.req_id in self._generation
-                table = tables[ref.req_id] = adapter.request_blocks(self._manager, ref.req_id) if known else []
+                rec = self.requests.get(ref.req_id)
+                known = rec is not None and rec.generation is not None
+                table = tables[ref.req_id] = vllm_scheduler.request_blocks(self._manager, ref.req_id) if known else []
             block = table[ref.block_index] if ref.block_index < len(table) else None
-            out.append(None if block is None or adapter.is_null(block) else block)
+            out.append(None if block is None or vllm_scheduler.is_null(block) else block)
         return out
 
     def _still_valid(self, pending: _Pending) -> bool:
         ref = pending.proposal.query
-        request = self.requests.get(ref.req_id)
-        if request is None or self._generation.get(ref.req_id) != pending.generation:
+        rec = self.requests.get(ref.req_id)
+        if rec is None or rec.generation != pending.generation:
             return False
-        if adapter.num_preemptions(request) != pending.generation:
+        if vllm_scheduler.num_preemptions(rec.request) != pending.generation:
             return False
-        blocks = adapter.request_blocks(self._manager, ref.req_id)
+        blocks = vllm_scheduler.request_blocks(self._manager, ref.req_id)
         return (ref.block_index < len(blocks) and blocks[ref.block_index] is pending.query_block
                 and self._pins.sole_owner(pending.query_block))
 
     def _share(self, query: BlockRef, target_ref: BlockRef, target_block: Any, target_position: int) -> None:
+        rec = self.requests[query.req_id]
         self._pins.taken(target_block)
-        old = adapter.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
+        old = vllm_scheduler.replace_block(self._manager, self._pool, query.req_id, query.block_index, target_block)
         self._pins.dropped(old)
-        self._remaps.append((Remap(query.req_id, query.block_index, adapter.block_id(target_block),
-                                   adapter.block_id(old)), old))
-        self._written_at.setdefault(query.req_id, {})[query.block_index] = target_position
+        self._remaps.append((Remap(query.req_id, query.block_index, vllm_scheduler.block_id(target_block),
+                                   vllm_scheduler.block_id(old)), old))
+        rec.written_at[query.block_index] = target_position
         # NOTE: the share takes effect from the next forward, which samples output position
         # ``num_output_tokens`` (this step's token is already appended). Kept over preemptions:
         # tokens sampled from approximate KV stay in the output.
-        request = self.requests[query.req_id]
-        client_id = adapter.external_request_id(query.req_id)
+        client_id = vllm_scheduler.external_request_id(query.req_id)
         if client_id not in self.first_shared_position:
-            if len(self.first_shared_position) >= _MAX_REMEMBERED:
-                del self.first_shared_position[next(iter(self.first_shared_position))]
-            self.first_shared_position[client_id] = adapter.num_output_tokens(request)
-        count, step_sum = self._freed_since.get(query.req_id, (0, 0))
-        self._freed_since[query.req_id] = (count + 1, step_sum + self.steps.steps)
+            _remember(self.first_shared_position, client_id, vllm_scheduler.num_output_tokens(rec.request))
+        rec.freed.shared(self.steps.steps)
         if self._caching and query.req_id not in self.hashed_at_first_share:
-            if len(self.hashed_at_first_share) >= _MAX_REMEMBERED:
-                del self.hashed_at_first_share[next(iter(self.hashed_at_first_share))]
             if self.keep_prefix_hashing:
-                self.hashed_at_first_share[query.req_id] = adapter.num_hashed_blocks(self._manager, query.req_id)
+                hashed = vllm_scheduler.num_hashed_blocks(self._manager, query.req_id)
             else:
-                self.hashed_at_first_share[query.req_id] = adapter.stop_prefix_caching(self._manager, query.req_id)
+                hashed = vllm_scheduler.stop_prefix_caching(self._manager, query.req_id)
                 self.stats.prefix_caching_stopped += 1
+            _remember(self.hashed_at_first_share, query.req_id, hashed)
         self.policy.on_shared(query, target_ref)
 
-    def _forget(self, req_id: str) -> None:
-        """A preempted request restarts from scratch: drop its policy state."""
-        self._close_freed(req_id)  # its blocks are all freed now: its shares save nothing more
-        if req_id in self._generation:
-            self.policy.remove_request(req_id)
-            self._generation.pop(req_id, None)
-            self._seen_full.pop(req_id, None)
-        self._written_at.pop(req_id, None)
+    def _drop(self, req_id: str, *, finished: bool) -> None:
+        """The one drop path. vLLM has freed the request's whole table: its shares save nothing more,
+        and the policy forgets it. A preempted request keeps its record and starts over."""
+        rec = self.requests.pop(req_id, None) if finished else self.requests.get(req_id)
+        if rec is not None:
+            self.stats.block_steps_freed += rec.freed.close(self.steps.steps)
+            if rec.generation is not None:
+                self.policy.remove_request(req_id)
+        if finished:
+            return
+        if rec is not None:
+            rec.generation, rec.seen_full = None, -1
+            rec.written_at.clear()
         # NOTE: vLLM re-admits it with hashing on again (exact blocks, recomputed): a new share
         # must stop it again.
         self.hashed_at_first_share.pop(req_id, None)
-
-    def _close_freed(self, req_id: str) -> None:
-        """Add the block-steps the request's shares kept free, up to this step."""
-        count, step_sum = self._freed_since.pop(req_id, (0, 0))
-        self.stats.block_steps_freed += count * self.steps.steps - step_sum
 
     def outstanding_pins(self) -> int:
         return len(self._pins) if self._pins is not None else 0
 
     def report(self) -> dict[str, Any]:
         return {**self.steps.report(), **self.stats.report(self.steps.steps)}
+
+
+def _remember(records: dict[str, int], key: str, value: int) -> None:
+    """Keep ``records`` bounded: the oldest entry goes first."""
+    if len(records) >= _MAX_REMEMBERED:
+        del records[next(iter(records))]
+    records[key] = value

@@ -16,19 +16,19 @@ from memshare.engine.llm import EngineSettings, engine_kwargs
 _SKIP = {"model", "kv_transfer_config", "seed"}
 
 
-def serve_policy(policy: str, **sharing: Any) -> MemShareConfig | None:
-    """The backend settings of ``policy`` (None: plain vLLM, ``vanilla``)."""
+def sharing_config(policy_name: str, **fields: Any) -> MemShareConfig | None:
+    """The backend settings of the policy named ``policy_name`` (None: plain vLLM, ``vanilla``)."""
     from memshare.core.config import ALL_POLICIES
 
-    if policy not in ALL_POLICIES:
-        raise ValueError(f"unknown policy {policy!r}: use {', '.join(ALL_POLICIES)}")
-    return None if policy == "vanilla" else MemShareConfig(policy=policy, **sharing)
+    if policy_name not in ALL_POLICIES:
+        raise ValueError(f"unknown policy {policy_name!r}: use {', '.join(ALL_POLICIES)}")
+    return None if policy_name == "vanilla" else MemShareConfig(policy=policy_name, **fields)
 
 
-def server_argv(settings: EngineSettings, policy: MemShareConfig | None, *, host: str = "127.0.0.1",
+def server_argv(settings: EngineSettings, sharing: MemShareConfig | None, *, host: str = "127.0.0.1",
                 port: int = 8000, stats_path: str | None = None) -> list[str]:
-    """The command line that serves ``settings.model`` with ``policy`` (None: plain vLLM)."""
-    kwargs = engine_kwargs(settings, policy, stats_path=stats_path)
+    """The command line that serves ``settings.model`` with ``sharing`` (None: plain vLLM)."""
+    kwargs = engine_kwargs(settings, sharing, stats_path=stats_path)
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", settings.model,
             "--host", host, "--port", str(port), "--seed", str(settings.seed)]
     for key, value in kwargs.items():

@@ -2,7 +2,7 @@
 
 One ``StepStats`` sees every ``Scheduler.schedule()`` result: with the backend loaded the
 connector feeds it (``SchedulerSide.build_meta``); for plain vLLM (``vanilla``) the adapter
-wraps the scheduler's ``schedule`` (``adapter.watch_schedule``). So ``engine_steps``, mean
+wraps the scheduler's ``schedule`` (``adapter.scheduler.watch_schedule``). So ``engine_steps``, mean
 running requests and KV use mean the same thing in every row of a benchmark table.
 
 With synchronous scheduling and greedy decoding (or seeded sampling) the step sequence is

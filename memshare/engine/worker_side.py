@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from memshare.core.config import MemShareConfig
-from memshare.engine import adapter
+from memshare.engine.adapter import worker as vllm_worker
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta
+from memshare.errors import UserError
 
 
 class WorkerSide:
@@ -35,20 +36,20 @@ class WorkerSide:
         self.patched = 0
 
     def register_kv_caches(self, kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> None:
-        adapter.check_parallel(vllm_config, self.config.policy)
+        vllm_worker.check_parallel(vllm_config, self.config.policy)
         self._model_config = vllm_config.model_config
         measures = self.config.policy == "memshare"
         if measures or self.poison_freed:
             # ``kv`` needs no per-token K, so a poisoning-only reader is never refused for it.
-            self.reader = adapter.make_kv_reader(kv_caches, vllm_config, self.config.distance if measures else "kv")
+            self.reader = vllm_worker.make_kv_reader(kv_caches, vllm_config, self.config.distance if measures else "kv")
         if measures and not self.config.distance.startswith("k_unrope"):
             self.stage2 = self._stage2(rope=None)
 
     def bind_runner(self, runner: Any) -> None:
-        adapter.check_model_runner(runner)
+        vllm_worker.check_model_runner(runner)
         self.runner = runner
         if self.config.policy == "memshare" and self.config.distance.startswith("k_unrope"):
-            self.stage2 = self._stage2(rope=adapter.model_rope(runner, self._model_config))
+            self.stage2 = self._stage2(rope=vllm_worker.model_rope(runner, self._model_config))
 
     def _stage2(self, rope: Any) -> Any:
         from memshare.engine.stage2_step import Stage2Step
@@ -59,10 +60,10 @@ class WorkerSide:
     def handle(self, meta: MemShareMeta) -> None:
         if meta.remaps and not self.skip_remap:
             if self.runner is None:
-                raise adapter.UserError("memshare worker is not bound to a model runner: run vLLM with "
+                raise UserError("memshare worker is not bound to a model runner: run vLLM with "
                                         "worker_cls=memshare.engine.worker.MemShareWorker")
             for remap in meta.remaps:
-                if adapter.patch_worker_block(self.runner, remap.req_id, remap.block_index, remap.block_id):
+                if vllm_worker.patch_worker_block(self.runner, remap.req_id, remap.block_index, remap.block_id):
                     self.patched += 1
         if self.poison_freed and meta.remaps:
             for remap in meta.remaps:
@@ -70,7 +71,7 @@ class WorkerSide:
                     self.reader.fill(remap.freed_block_id, 3.0e3)
         if meta.jobs:
             if self.stage2 is None:
-                raise adapter.UserError("memshare got Stage-2 jobs but has no KV reader: run vLLM with "
+                raise UserError("memshare got Stage-2 jobs but has no KV reader: run vLLM with "
                                         "worker_cls=memshare.engine.worker.MemShareWorker")
             self._collect()
             t0 = time.perf_counter()

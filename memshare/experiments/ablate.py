@@ -30,8 +30,10 @@ from memshare.experiments.grid import (
     format_pairs,
     grid_points,
     pareto_front,
+    parse_choices,
+    parse_pairs,
 )
-from memshare.results import SCHEMA_VERSION, write_json
+from memshare.results import SCHEMA_VERSION, default_out_dir, write_json
 
 # A point keeps every metric of its run (run_bench adds ratios and quality against the dense reference).
 POINT_KEYS = RunMetrics.names()
@@ -71,12 +73,21 @@ class AblateConfig:
         if "memshare" not in self.policies:
             raise UserError("--policies must include memshare: the grid is a set of memshare settings")
 
+    @classmethod
+    def from_options(cls, bench: BenchConfig, budgets: tuple[int | None, ...], *, pairs: str | None, encoders: str,
+                     metrics: str, distances: str, policies: str, out: str | None) -> AblateConfig:
+        """An ablation from command-line options: comma lists, and ``budgets`` from ``BenchConfig.from_options``
+        (one budget is ``bench.kv_blocks``; several draw thresholds x budgets)."""
+        return cls(bench=bench, pairs=parse_pairs(pairs),
+                   encoders=parse_choices(encoders, "--encoders", "encoder", ENCODERS),
+                   metrics=parse_choices(metrics, "--metrics", "metric", METRICS),
+                   distances=parse_choices(distances, "--distances", "distance", DISTANCES),
+                   policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out,
+                   budgets=budgets if len(budgets) > 1 else ())
+
     @property
     def out_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        tag = self.bench.model.rstrip("/").split("/")[-1]
-        return Path("results") / f"ablate__{self.bench.dataset_name}__{tag}"
+        return Path(self.out) if self.out else default_out_dir("ablate", self.bench.dataset_name, self.bench.model)
 
     def to_dict(self) -> dict[str, Any]:
         b = dataclasses.asdict(self.bench)

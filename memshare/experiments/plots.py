@@ -6,25 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memshare.results import pyplot, save_figure
+
 COLORS = {"dense": "black", "vanilla": "grey", "memshare": "tab:blue", "random": "tab:red"}
 MARKERS = {"dense": "*", "vanilla": "P", "memshare": "o", "random": "x"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return str(path)
 
 
 def _run_label(i: int, run: dict[str, Any]) -> str:
@@ -34,7 +19,7 @@ def _run_label(i: int, run: dict[str, Any]) -> str:
 
 def report_plots(runs: list[dict[str, Any]], out: Path) -> list[str]:
     """Accuracy vs affected ratio, and throughput per run coloured by policy; returns the paths."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for i, r in enumerate(runs, 1):
         x, y = r.get("affected_ratio") or 0.0, r.get("accuracy")
@@ -47,7 +32,7 @@ def report_plots(runs: list[dict[str, Any]], out: Path) -> list[str]:
     ax.set_ylabel("accuracy")
     ax.set_title("accuracy vs affected KV ratio")
     ax.grid(alpha=0.3)
-    paths = [_save(fig, out / "accuracy_vs_affected.png")]
+    paths = [str(save_figure(fig, out / "accuracy_vs_affected.png"))]
 
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 4), 4.6))
     labels = [_run_label(i, r) for i, r in enumerate(runs, 1)]
@@ -58,7 +43,7 @@ def report_plots(runs: list[dict[str, Any]], out: Path) -> list[str]:
         ax.set_xticks(range(len(runs)), labels, fontsize=8)
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    paths.append(_save(fig, out / "throughput.png"))
+    paths.append(str(save_figure(fig, out / "throughput.png")))
     return paths
 
 
@@ -69,7 +54,7 @@ def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], ou
                    quality: str = "accuracy") -> list[str]:
     """Quality (accuracy, or top-1 agreement on a replay) vs affected ratio with the Pareto front;
     speedup vs dense per threshold point."""
-    plt = _pyplot()
+    plt = pyplot()
     name = QUALITY_LABELS[quality]
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
     for policy in ("dense", "memshare", "random"):
@@ -93,7 +78,7 @@ def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], ou
     ax.set_title(f"{title}: {name.split(' with ')[0]} vs affected KV ratio")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    paths = [_save(fig, out / "accuracy_vs_affected.png")]
+    paths = [str(save_figure(fig, out / "accuracy_vs_affected.png"))]
 
     labels = list(dict.fromkeys(p["label"] for p in points if p["policy"] != "dense"))
     relative = any(p.get("requests_speedup_vs_dense") is not None for p in points)
@@ -116,14 +101,14 @@ def ablation_plots(points: list[dict[str, Any]], front: list[dict[str, Any]], ou
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{title}: throughput per threshold pair")
-    paths.append(_save(fig, out / "throughput_vs_thresholds.png"))
+    paths.append(str(save_figure(fig, out / "throughput_vs_thresholds.png")))
     return paths
 
 
 def budget_plot(points: list[dict[str, Any]], path: Path, title: str, quality: str = "accuracy") -> str:
     """The thresholds x budgets curve: engine steps (dense / policy) and quality against the KV
     budget, one line per memshare threshold point (random dashed, same colour)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     labels = list(dict.fromkeys(p["label"] for p in points if p["policy"] == "memshare"))
     cmap = plt.get_cmap("viridis", max(2, len(labels)))
@@ -145,4 +130,4 @@ def budget_plot(points: list[dict[str, Any]], path: Path, title: str, quality: s
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title}: step / block thresholds x KV budgets")
-    return _save(fig, path)
+    return str(save_figure(fig, path))

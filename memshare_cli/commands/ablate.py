@@ -59,24 +59,16 @@ def ablate(
     Writes ablation.json, accuracy_vs_affected.png (Pareto front marked) and
     throughput_vs_thresholds.png into --out. Finished runs are reused on a rerun.
     """
-    from memshare.bench import BenchConfig, parse_budgets
-    from memshare.core.config import DISTANCES, ENCODERS, METRICS, MemShareConfig
-    from memshare.data import FieldMap
+    from memshare.bench import BenchConfig
     from memshare.experiments.ablate import AblateConfig, run_ablation
-    from memshare.experiments.grid import ABLATE_POLICIES, parse_choices, parse_pairs
 
-    budgets = parse_budgets(kv_blocks)
-    bench = BenchConfig(model=model, dataset=dataset, data_file=data_file,
-                        fields=FieldMap(problem_field, answer_field, id_field), limit=limit, samples=samples,
-                        max_tokens=max_tokens, temperature=temperature, seed=seed, block_size=block_size,
-                        kv_blocks=budgets[0], max_num_seqs=max_num_seqs, force=force, replay=replay,
-                        sharing=MemShareConfig(block_size=block_size, seed=seed))
-    cfg = AblateConfig(bench=bench, pairs=parse_pairs(pairs),
-                       encoders=parse_choices(encoders, "--encoders", "encoder", ENCODERS),
-                       metrics=parse_choices(metrics, "--metrics", "metric", METRICS),
-                       distances=parse_choices(distances, "--distances", "distance", DISTANCES),
-                       policies=parse_choices(policies, "--policies", "policy", ABLATE_POLICIES), out=out,
-                       budgets=budgets if len(budgets) > 1 else ())
+    bench, budgets = BenchConfig.from_options(
+        kv_blocks=kv_blocks, limit=limit, samples=samples, max_tokens=max_tokens, temperature=temperature,
+        replay=replay, model=model, dataset=dataset, data_file=data_file, problem_field=problem_field,
+        answer_field=answer_field, id_field=id_field, seed=seed, block_size=block_size, max_num_seqs=max_num_seqs,
+        force=force)
+    cfg = AblateConfig.from_options(bench, budgets, pairs=pairs, encoders=encoders, metrics=metrics,
+                                    distances=distances, policies=policies, out=out)
     from memshare_cli.render import BenchProgress, console, rows_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:

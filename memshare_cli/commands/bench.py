@@ -10,7 +10,7 @@ import typer
 from memshare_cli import options as o
 from memshare_cli.errors import clean_errors, fail
 
-Policy = Annotated[Optional[str], typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare [default: dense,memshare].")]
+Policy = Annotated[Optional[str], typer.Option("--policy", "-p", help="Comma list of vanilla, dense, random, memshare (default: dense,memshare, or the suite's).")]
 
 
 @clean_errors
@@ -24,10 +24,10 @@ def bench(
     kind: Annotated[Optional[str], typer.Option(help="With --data-file: grade it as math, aime or gpqa and "
                                                 "file its runs under the file's name (not --dataset).")] = None,
     limit: o.Limit = None,
-    samples: Annotated[Optional[int], typer.Option(help="Samples per problem (seeds seed..seed+n-1) [default: 1].")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Generated tokens per sample, at most [default: 512].")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; 0 = greedy [default: 0].")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass in (0, 1] [default: 1].")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Samples per problem, seeds seed..seed+n-1 (default: 1, or the suite's).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Generated tokens per sample, at most (default: 512, or the suite's).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; 0 = greedy (default: 0, or the suite's).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass in (0, 1] (default: 1, or the suite's).")] = None,
     seed: o.Seed = 0,
     block_size: o.BlockSize = 32,
     kv_blocks: Annotated[Optional[str], typer.Option("--kv-blocks", help="Cap the KV pool at N blocks (a memory-bound "
@@ -53,7 +53,7 @@ def bench(
     share_siblings: Annotated[bool, typer.Option(help="Match the same-position block of earlier samples of the "
                                                  "same prompt (--samples n).")] = True,
     prefix_caching: Annotated[bool, typer.Option(help="vLLM prefix caching, for every policy (vLLM's default: on).")] = True,
-    repeats: Annotated[Optional[int], typer.Option(help="Run every policy N times, alternating; report medians [default: 1].")] = None,
+    repeats: Annotated[Optional[int], typer.Option(help="Run every policy N times, alternating; report medians (default: 1, or the suite's).")] = None,
     suite: Annotated[Optional[str], typer.Option(help="Preset workload (explicit options win). 'throughput': "
                                                  "vanilla,dense,random,memshare on 32 MATH-500 prompts, --kv-blocks 96, "
                                                  "3 alternating repeats. 'samples': 8 prompts x 4 samples at "
@@ -70,27 +70,18 @@ def bench(
     With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
     MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
     """
-    from memshare.bench import BenchConfig, parse_budgets, resolve_options, run_bench, run_sweep
-    from memshare.core.config import MemShareConfig
-    from memshare.data import FieldMap
+    from memshare.bench import BenchConfig, run_bench, run_sweep
 
-    opt = resolve_options(suite, dict(limit=limit, kv_blocks=kv_blocks, policy=policy, repeats=repeats,
-                                      max_tokens=max_tokens, samples=samples, temperature=temperature, top_p=top_p,
-                                      replay=replay))
-    budgets = parse_budgets(opt["kv_blocks"])
-    sharing = MemShareConfig(block_size=block_size, step_threshold=step_threshold, block_threshold=block_threshold,
-                             distance=distance, metric=metric, encoder=encoder, max_candidates=max_candidates,
-                             random_rate=random_rate, share_delay_blocks=share_delay, min_gap_blocks=min_gap,
-                             cross_request=cross_request, same_step=same_step, share_siblings=share_siblings,
-                             seed=seed)
-    cfg = BenchConfig(model=model, dataset=dataset, data_file=data_file,
-                      fields=FieldMap(problem_field, answer_field, id_field), limit=opt["limit"],
-                      samples=opt["samples"], max_tokens=opt["max_tokens"], temperature=opt["temperature"],
-                      top_p=opt["top_p"], seed=seed, block_size=block_size, kv_blocks=budgets[0],
-                      max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
-                      policies=tuple(p.strip() for p in opt["policy"].split(",") if p.strip()), sharing=sharing,
-                      out=out, force=force, repeats=opt["repeats"], prefix_caching=prefix_caching, kind=kind,
-                      replay=opt["replay"])
+    cfg, budgets = BenchConfig.from_options(
+        suite=suite, policy=policy, kv_blocks=kv_blocks, limit=limit, samples=samples, max_tokens=max_tokens,
+        temperature=temperature, top_p=top_p, repeats=repeats, replay=replay, model=model, dataset=dataset,
+        data_file=data_file, problem_field=problem_field, answer_field=answer_field, id_field=id_field, kind=kind,
+        seed=seed, block_size=block_size, max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
+        prefix_caching=prefix_caching, out=out, force=force,
+        sharing=dict(step_threshold=step_threshold, block_threshold=block_threshold, distance=distance, metric=metric,
+                     encoder=encoder, max_candidates=max_candidates, random_rate=random_rate,
+                     share_delay_blocks=share_delay, min_gap_blocks=min_gap, cross_request=cross_request,
+                     same_step=same_step, share_siblings=share_siblings))
     from memshare_cli.render import BenchProgress, bench_table, sweep_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:

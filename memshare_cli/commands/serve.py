@@ -32,16 +32,16 @@ def serve(
 ) -> None:
     """Serve a model with the MemShare backend (OpenAI-compatible API)."""
     from memshare.engine.llm import EngineSettings
-    from memshare.engine.serve import serve_policy, server_argv
+    from memshare.engine.serve import server_argv, sharing_config
     from memshare.models import resolve_model
 
-    cfg = serve_policy(policy, block_size=block_size, step_threshold=step_threshold,
+    sharing = sharing_config(policy, block_size=block_size, step_threshold=step_threshold,
                        block_threshold=block_threshold, distance=distance, random_rate=random_rate,
                        share_delay_blocks=share_delay)
     settings = EngineSettings(model=resolve_model(model, status=lambda m: typer.echo(m, err=True)),
                               block_size=block_size, kv_blocks=kv_blocks, max_model_len=max_model_len,
                               max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size)
-    argv = server_argv(settings, cfg, host=host, port=port, stats_path=stats_file)
+    argv = server_argv(settings, sharing, host=host, port=port, stats_path=stats_file)
     if print_only:
         import shlex
 

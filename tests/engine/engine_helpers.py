@@ -44,7 +44,7 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
     spec = {
         "engine": {"model": model_path(), "block_size": 32, "kv_blocks": kv_blocks, "max_num_seqs": max_num_seqs,
                    "max_model_len": max_model_len, "seed": 0, "prefix_caching": prefix_caching},
-        "policy": policy.to_dict() if policy else None,
+        "sharing": policy.to_dict() if policy else None,
         "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0},
         "jobs": [{"key": f"p{i}#{k}", "problem_id": f"p{i}", "sample_index": k, "prompt_token_ids": ids}
                  for i, ids in enumerate(prompts) for k in range(samples)],

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from memshare.core.config import MemShareConfig
-from memshare.engine import adapter
+from memshare.engine.adapter import worker as adapter
 from memshare.engine.kv_reader import CpuKVReader, CudaKVReader, KVCacheFacts, LayerFacts, make_kv_reader
 from memshare.engine.worker_side import WorkerSide
 from memshare.errors import UserError

@@ -10,7 +10,7 @@ from vllm.config import VllmConfig, set_current_vllm_config
 from vllm.model_executor.layers.rotary_embedding import get_rope
 
 from memshare.core.rope import unrotate
-from memshare.engine import adapter
+from memshare.engine.adapter import worker as adapter
 from memshare.errors import UserError
 
 HEAD = 16

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memshare.core.config import MemShareConfig
 from memshare.engine.protocol import (
     BatchSpec,
     Done,
@@ -20,7 +21,7 @@ from memshare.engine.protocol import (
 
 def test_batch_spec_round_trips_through_a_dict():
     spec = BatchSpec(EngineSettings(model="m", kv_blocks=96, max_model_len=1024, prefix_caching=False),
-                     {"policy": "memshare"}, SamplingSpec(max_tokens=8, temperature=0.6, top_p=0.95, seed=3),
+                     MemShareConfig(policy="memshare"), SamplingSpec(max_tokens=8, temperature=0.6, top_p=0.95, seed=3),
                      [Job("p#0", "p", 0, [1, 2, 3])], "/tmp/s.jsonl", dataset="math500", kind="math",
                      debug={"debug_poison_freed": True})
     again = BatchSpec.from_dict(spec.to_dict())

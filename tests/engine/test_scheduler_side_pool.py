@@ -58,14 +58,14 @@ class Engine:
         self.preempted.append(req_id)
 
     def schedule(self, proposals: list[Proposal]):
-        if any(r not in self.side._generation for r in self.requests):
+        if any(self.side.requests[r].generation is None for r in self.requests):
             self._step([])  # a step in which the scheduler side first sees every request
         return self._step(proposals)
 
     def _step(self, proposals: list[Proposal]):
         self.policy.queue = list(proposals)
         for r in self.requests:
-            self.side._seen_full[r] = 0  # let every request be looked at again
+            self.side.requests[r].seen_full = 0  # let every request be looked at again
         scheduled = {r: 1 for r in self.requests if r in self.manager.req_to_blocks}
         out = SimpleNamespace(num_scheduled_tokens=scheduled, preempted_req_ids=list(self.preempted))
         self.preempted = []
@@ -149,7 +149,7 @@ def test_a_candidate_remapped_earlier_in_the_same_step_is_measured_where_its_kv_
     assert [j.candidate_block_indices for j in meta.jobs] == [[0], [2]]
     eng.decide(meta, accept=True)
     assert eng.manager.req_to_blocks["r"][3] is pinned
-    assert eng.side._written_at["r"][3] == 2  # not s's remapped position 0
+    assert eng.side.requests["r"].written_at[3] == 2  # not s's remapped position 0
     eng.assert_clean()
 
 

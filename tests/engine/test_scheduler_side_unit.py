@@ -83,7 +83,7 @@ def setup(num_blocks: int = 4):
 
 def step(side, policy, proposal, accept: bool):
     policy.queue = [proposal]
-    side._seen_full["r"] = 0  # let the request be looked at again
+    side.requests["r"].seen_full = 0  # let the request be looked at again
     meta = side.build_meta(SimpleNamespace(num_scheduled_tokens={"r": 1}, preempted_req_ids=[]))
     (job,) = meta.jobs
     rows = [[0.0 if accept else 4.0, 1.0] for _ in job.candidate_block_ids]
@@ -106,9 +106,9 @@ def test_a_shared_entry_is_measured_at_the_position_its_kv_was_written():
 def test_positions_are_forgotten_with_the_request():
     side, policy, _, _ = setup()
     step(side, policy, Proposal(BlockRef("r", 2), (BlockRef("r", 1),), True), accept=True)
-    assert side._written_at == {"r": {2: 1}}
+    assert side.requests["r"].written_at == {2: 1}
     side.request_finished(SimpleNamespace(request_id="r"))
-    assert side._written_at == {}
+    assert "r" not in side.requests
 
 
 def test_a_rejected_candidate_keeps_its_own_position_and_every_pin_is_released():

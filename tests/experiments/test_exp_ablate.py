@@ -182,8 +182,8 @@ def test_separate_random_call_gets_the_folder_bench_matching_would():
     from memshare.core.config import MemShareConfig
 
     cfg = bench.BenchConfig(sharing=MemShareConfig(step_threshold=0.9, block_threshold=0.8))
-    joint = bench._policy_config(cfg, "random", {"memshare": {"affected_ratio": 0.123}})
-    alone = bench._policy_config(bench.BenchConfig(sharing=cfg.sharing.replace(random_rate=0.123)), "random", {})
+    joint = cfg.sharing_for("random", {"memshare": {"affected_ratio": 0.123}})
+    alone = bench.BenchConfig(sharing=cfg.sharing.replace(random_rate=0.123)).sharing_for("random", {})
     assert joint == alone
 
 

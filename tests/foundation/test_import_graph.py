@@ -11,7 +11,7 @@ PACKAGES = ("memshare", "memshare_cli", "evaluators")
 # Lowest first. A room may import any room on a lower floor, never one on a higher floor.
 FLOORS = (
     ("memshare.errors", "memshare.core"),
-    ("memshare.data", "memshare.models", "memshare.results", "memshare.replay", "evaluators"),
+    ("memshare.data", "memshare.models", "memshare.results", "memshare.replay", "memshare.workload", "evaluators"),
     ("memshare.engine", "memshare.analysis"),
     ("memshare.bench",),
     ("memshare.experiments",),

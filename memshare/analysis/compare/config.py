@@ -10,6 +10,7 @@ from typing import Any
 from memshare.analysis.config import check_workload
 from memshare.analysis.eviction import EVICTION_METHODS, EvictionSettings
 from memshare.errors import UserError
+from memshare.results import default_out_dir
 
 SHARING_METHODS = ("memshare", "random-share")
 METHODS = SHARING_METHODS + tuple(EVICTION_METHODS)
@@ -68,9 +69,7 @@ class CompareConfig:
 
     @property
     def out_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        return Path("results") / f"compare__{self.dataset}__{self.model.rstrip('/').split('/')[-1]}"
+        return Path(self.out) if self.out else default_out_dir("compare", self.dataset, self.model)
 
     def run_params(self, method: str, budget: float | None) -> dict[str, Any]:
         """What a run folder's results depend on (its name is their hash; ``limit`` is not in it)."""

@@ -6,15 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from memshare.analysis.compare.metrics import PLOTTED
+from memshare.results import pyplot, save_figure
 
 
 def quality_vs_kv(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Write ``path``: one panel per ``PLOTTED`` metric, x = peak KV fraction; returns ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "dense"))
     dense = next((r for r in rows if r["method"] == "dense"), None)
     fig, axes = plt.subplots(1, len(PLOTTED), figsize=(6.2 * len(PLOTTED), 4.6), squeeze=False)
@@ -30,8 +27,4 @@ def quality_vs_kv(rows: list[dict[str, Any]], path: Path, title: str = "") -> Pa
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title or "quality against KV memory (each line ends at dense, 1.0)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -11,40 +11,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 from memshare.analysis.compare.config import CompareConfig
-from memshare.results import RunDir, run_name, write_json
-
-Events = Callable[[str, dict[str, Any]], None]
+from memshare.results import Events, RunDir, json_safe, run_name, write_json
 
 
 def run_compare(cfg: CompareConfig, on_event: Events | None = None) -> dict[str, Any]:
     """Run what ``cfg`` asks for; return ``{"methods": [...], ...}`` as written to ``compare.json``."""
-    import torch
-
     from memshare.analysis.compare.measure import Context, measure_prompt
     from memshare.analysis.compare.metrics import dense_row, method_row
     from memshare.analysis.compare.plot import quality_vs_kv
-    from memshare.analysis.run import _clean
-    from memshare.analysis.traces import dense_traces, load_model
+    from memshare.analysis.start import start_run
+    from memshare.analysis.traces import dense_traces
     from memshare.core.config import MemShareConfig
     from memshare.core.rope import rope_spec_from_hf_config
     from memshare.core.steps import StepVocab
     from memshare.data import load_problems
 
-    emit = on_event or (lambda kind, data: None)
-
-    def status(msg: str) -> None:
-        emit("status", {"message": msg})
-
     problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    lm = load_model(cfg.model, status=status)
-    out = cfg.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    run = start_run(cfg.model, cfg.threads, cfg.out_dir, on_event)
+    lm, out, status, emit = run.lm, run.out, run.status, run.emit
     traces = dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status)
     grade = _grader(lm, problems)
     ctx = Context(lm, MemShareConfig(block_size=cfg.block_size, seed=cfg.seed), cfg.eviction,
@@ -75,11 +62,11 @@ def run_compare(cfg: CompareConfig, on_event: Events | None = None) -> dict[str,
     rows = [dense_row(dense)]
     for k in keys:
         r = method_row(k[0], k[1], [done[k][pid] for pid in wanted], dense)
-        write_json(dirs[k].metrics_path, _clean({**r, "run_dir": str(dirs[k].path)}))
+        write_json(dirs[k].metrics_path, json_safe({**r, "run_dir": str(dirs[k].path)}))
         rows.append(r)
-    write_json(dense_dir.metrics_path, _clean(rows[0]))
+    write_json(dense_dir.metrics_path, json_safe(rows[0]))
     figure = quality_vs_kv(rows, out / "compare.png", title=f"{cfg.dataset} / {cfg.model}: {len(traces)} prompts")
-    result = _clean({"methods": rows, "config": cfg.to_dict(), "model_path": lm.path, "figure": str(figure),
+    result = json_safe({"methods": rows, "config": cfg.to_dict(), "model_path": lm.path, "figure": str(figure),
                      "run_dirs": {f"{m}@{b:g}": str(d.path) for (m, b), d in dirs.items()}})
     write_json(out / "compare.json", result)
     result["written"] = str(out / "compare.json")
@@ -126,9 +113,8 @@ def _grader(lm, problems):
 
 
 def _append(run: RunDir, row: dict[str, Any]) -> None:
-    from memshare.analysis.run import _clean
 
     with run.samples_path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(_clean(row)) + "\n")
+        fh.write(json.dumps(json_safe(row)) + "\n")
         fh.flush()
         os.fsync(fh.fileno())

@@ -1,0 +1,29 @@
+"""Freed memory over time: how many block-steps a request's shares kept free.
+
+A share frees one block (``BlockPins`` counts it in ``freed_blocks``). From the step of the share
+until its request is dropped (finish or preemption: vLLM then frees the whole table) that block
+is free for others, so the run's ``block_steps_freed`` grows by one per step per live share:
+the memory a share saved, weighted by how long it saved it. One ``FreedSince`` per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class FreedSince:
+    """The shares of one request whose freed block is still free for it."""
+
+    shares: int = 0
+    step_sum: int = 0  # sum of the steps the shares happened at
+
+    def shared(self, step: int) -> None:
+        self.shares += 1
+        self.step_sum += step
+
+    def close(self, step: int) -> int:
+        """The request is dropped at ``step``: the block-steps its shares kept free; starts over."""
+        block_steps = self.shares * step - self.step_sum
+        self.shares = self.step_sum = 0
+        return block_steps
