@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from memshare.analysis.study.config import StudyConfig, split_rows
 from memshare.analysis.study.replay import RowTotals
-
-Events = Callable[[str, dict[str, Any]], None]
+from memshare.results import Events
 
 
 def run_study(cfg: StudyConfig, on_event: Events | None = None) -> dict[str, Any]:
@@ -186,11 +184,9 @@ def summarize(rows_path: Path, trace_ids: list[str], cfg: StudyConfig) -> dict[s
 
 def fronts_plot(summary: dict[str, Any], path: Path) -> str:
     """Top-1 agreement and KL against freed memory-time, one line per rule."""
-    import matplotlib
+    from memshare.results import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     style = {"rule": ("-", "o"), "baseline": ("-", "s"), "bound": ("--", "^"), "eviction": (":", "D")}
     colors = plt.get_cmap("tab20").colors
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
@@ -215,7 +211,4 @@ def fronts_plot(summary: dict[str, Any], path: Path) -> str:
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{cfg['split']} split, {summary['traces']} traces, {cfg['max_tokens']}-token prefixes, "
                  f"block {cfg['block_size']} ({cfg['model']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return str(save_figure(fig, path))
