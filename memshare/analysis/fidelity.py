@@ -70,7 +70,7 @@ def teacher_forced(lm: LoadedModel, trace: Trace, block_size: int, sharer: Cache
 
     ids, p = trace.token_ids, len(trace.prompt_ids)
     cache = DynamicCache(config=lm.model.config)
-    for start, stop in _chunks(trace, block_size):
+    for start, stop in forward_chunks(trace, block_size):
         logits = lm.model(torch.tensor([ids[start:stop]]), past_key_values=cache, use_cache=True).logits[0]
         lo = max(start, p - 1)
         if lo < stop:
@@ -80,7 +80,7 @@ def teacher_forced(lm: LoadedModel, trace: Trace, block_size: int, sharer: Cache
             sharer.step(cache, ids[:stop + 1])  # the engine's view: the sampled next token included
 
 
-def _chunks(trace: Trace, block_size: int) -> list[tuple[int, int]]:
+def forward_chunks(trace: Trace, block_size: int) -> list[tuple[int, int]]:
     """(start, stop) of the replay's forward passes; the last token predicts nothing we have."""
     end = len(trace.token_ids) - 1
     return [(start, min(start + block_size, end)) for start in range(0, end, block_size)]
@@ -110,7 +110,7 @@ def _dry_run_shares(setting: MemShareConfig, traces: Sequence[Trace]) -> int:
     for t, trace in enumerate(traces):
         ids, p, last_full = trace.token_ids, len(trace.prompt_ids), 0
         policy.add_request(f"dry{t}", list(trace.prompt_ids))
-        for _, stop in _chunks(trace, bs):
+        for _, stop in forward_chunks(trace, bs):
             if stop < p or stop // bs == last_full:
                 continue
             last_full = stop // bs

@@ -17,7 +17,7 @@ import copy
 import torch
 
 from memshare.analysis.compare.config import MEMSHARE_LADDER
-from memshare.analysis.fidelity import _chunks, match_random
+from memshare.analysis.fidelity import forward_chunks, match_random
 from memshare.analysis.kvcache import cache_length
 from memshare.analysis.sharer import CacheSharer
 from memshare.analysis.traces import LoadedModel, Trace
@@ -50,7 +50,7 @@ def sharing_peak(lm: LoadedModel, trace: Trace, setting: MemShareConfig, vocab, 
     ids, p, bs = trace.token_ids, len(trace.prompt_ids), setting.block_size
     cache = copy.deepcopy(prefix_cache if prefix_cache is not None else prompt_prefix(lm, trace, bs))
     peak = cache_length(cache)
-    for start, stop in _chunks(trace, bs):
+    for start, stop in forward_chunks(trace, bs):
         if stop <= cache_length(cache):
             continue
         lm.model(torch.tensor([ids[start:stop]]), past_key_values=cache, use_cache=True, logits_to_keep=1)
@@ -63,7 +63,7 @@ def sharing_peak(lm: LoadedModel, trace: Trace, setting: MemShareConfig, vocab, 
 
 @torch.inference_mode()
 def prompt_prefix(lm: LoadedModel, trace: Trace, block_size: int):
-    """A cache of the prompt's full blocks (``_chunks`` boundaries), computed once for the ladder."""
+    """A cache of the prompt's full blocks (``forward_chunks`` boundaries), computed once for the ladder."""
     from transformers import DynamicCache
 
     cache = DynamicCache(config=lm.model.config)
