@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from memshare.core.config import DISTANCES
 from memshare.errors import UserError
@@ -21,25 +21,44 @@ FIDELITY_BLOCK_THRESHOLDS = {"kv": (0.9, 0.95), "k": (0.8, 0.9), "v": (0.5, 0.7)
 FIDELITY_POLICIES = ("memshare", "random")
 
 
-def check_workload(limit: int, max_tokens: int, block_size: int, *, min_tokens: int = 1) -> None:
-    """The replay workload options every analysis command takes, or one ``UserError`` line."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
-    if max_tokens < min_tokens:
-        raise UserError(f"--max-tokens must be at least {min_tokens}, got {max_tokens}")
-    if block_size < 1:
-        raise UserError(f"--block-size must be a positive integer, got {block_size}")
+@dataclass(frozen=True, slots=True)
+class WorkloadOptions:
+    """The workload options every analysis command takes, validated here once.
+
+    Args:
+        model, dataset, data_file, limit: which model and prompts (``memshare.workload.load_workload``).
+        max_tokens: tokens generated (or, for a replay, kept) per prompt, at most.
+        block_size: tokens per KV block.
+
+    A command may give ``limit`` and ``max_tokens`` defaults of its own (``CompareConfig`` does) and
+    ask for more tokens (``MIN_TOKENS``); its ``__post_init__`` calls this one first.
+    """
+
+    model: str = "smollm2-135m"
+    dataset: str = "math500"
+    data_file: str | None = None
+    limit: int = 4
+    max_tokens: int = 512
+    block_size: int = 32
+
+    MIN_TOKENS: ClassVar[int] = 1  # the fewest --max-tokens the command can use
+
+    def __post_init__(self) -> None:
+        limit = self.limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UserError(f"--limit must be at least 1, got {limit}")
+        if self.max_tokens < self.MIN_TOKENS:
+            raise UserError(f"--max-tokens must be at least {self.MIN_TOKENS}, got {self.max_tokens}")
+        if self.block_size < 1:
+            raise UserError(f"--block-size must be a positive integer, got {self.block_size}")
 
 
 @dataclass(frozen=True, slots=True)
-class AnalyzeConfig:
-    """What ``memshare analyze`` runs.
+class AnalyzeConfig(WorkloadOptions):
+    """What ``memshare analyze`` runs: a workload (``WorkloadOptions``; ``max_tokens``: greedy
+    tokens generated per prompt, at most) and the study.
 
     Args:
-        model, dataset, data_file, limit: which model and prompts (``resolve_model``,
-            ``load_problems``).
-        max_tokens: greedy tokens generated per prompt, at most.
-        block_size: tokens per KV block.
         step_thresholds / block_thresholds: the grid of Stage-1 step cosines (0..1) and
             Stage-2 distances (0..2). ``None``: the defaults of the mode (see above).
         out: results folder; ``None``: ``results/analyze__<dataset>__<model>``.
@@ -53,12 +72,6 @@ class AnalyzeConfig:
         force: regenerate the dense traces even when ``traces.json`` matches.
     """
 
-    model: str = "smollm2-135m"
-    dataset: str = "math500"
-    data_file: str | None = None
-    limit: int = 4
-    max_tokens: int = 512
-    block_size: int = 32
     step_thresholds: tuple[float, ...] | None = None
     block_thresholds: tuple[float, ...] | None = None
     out: str | None = None
@@ -75,7 +88,7 @@ class AnalyzeConfig:
     replay: str | None = None  # a trace file: study its traces (memshare.replay) instead of greedy ones
 
     def __post_init__(self) -> None:
-        check_workload(self.limit, self.max_tokens, self.block_size)
+        WorkloadOptions.__post_init__(self)  # explicit: super() does not work in a slots dataclass
         for name, hi in (("step_thresholds", 1.0), ("block_thresholds", 2.0)):
             values = getattr(self, name)
             if values is None:

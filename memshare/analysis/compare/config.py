@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from memshare.analysis.config import check_workload
+from memshare.analysis.config import WorkloadOptions
 from memshare.analysis.eviction import EVICTION_METHODS, EvictionSettings
 from memshare.errors import UserError
 from memshare.results import default_out_dir
@@ -22,13 +22,12 @@ MEMSHARE_LADDER = ((0.8, 0.55), (0.8, 0.65), (0.8, 0.8), (0.5, 0.8), (0.5, 1.2),
 
 
 @dataclass(frozen=True, slots=True)
-class CompareConfig:
-    """What ``memshare compare`` runs.
+class CompareConfig(WorkloadOptions):
+    """What ``memshare compare`` runs: a workload (``WorkloadOptions``; ``max_tokens``: greedy
+    tokens per prompt, at most, dense traces and free running; ``block_size``: for sharing) and
+    the methods.
 
     Args:
-        model, dataset, data_file, limit: which model and prompts.
-        max_tokens: greedy tokens per prompt, at most (dense traces and free running).
-        block_size: tokens per KV block (sharing).
         methods: any of ``METHODS``; ``random-share`` needs ``memshare``.
         kv_budgets: fractions of each dense trace's KV (prompt + output tokens) in (0, 1).
         eviction: the eviction methods' knobs.
@@ -37,12 +36,8 @@ class CompareConfig:
         force: start over instead of resuming finished prompts.
     """
 
-    model: str = "smollm2-135m"
-    dataset: str = "math500"
-    data_file: str | None = None
-    limit: int = 8
+    limit: int = 8  # compare's own defaults (WorkloadOptions keeps the field's place and its checks)
     max_tokens: int = 256
-    block_size: int = 32
     methods: tuple[str, ...] = METHODS
     kv_budgets: tuple[float, ...] = DEFAULT_BUDGETS
     eviction: EvictionSettings = field(default_factory=EvictionSettings)
@@ -51,8 +46,10 @@ class CompareConfig:
     force: bool = False
     seed: int = 0
 
+    MIN_TOKENS: ClassVar[int] = 2
+
     def __post_init__(self) -> None:
-        check_workload(self.limit, self.max_tokens, self.block_size, min_tokens=2)
+        WorkloadOptions.__post_init__(self)  # explicit: super() does not work in a slots dataclass
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise UserError(f"unknown method {', '.join(bad) or '(none)'}: use a comma list of {', '.join(METHODS)}")
