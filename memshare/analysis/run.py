@@ -22,17 +22,15 @@ def run_analyze(cfg: AnalyzeConfig, on_event: Events | None = None) -> dict[str,
     from memshare.core.config import MemShareConfig
     from memshare.core.rope import rope_spec_from_hf_config
     from memshare.core.steps import StepVocab
-    from memshare.data import load_problems
 
     sharing = MemShareConfig(block_size=cfg.block_size, distance=cfg.distance, share_delay_blocks=cfg.share_delay_blocks,
                              min_gap_blocks=cfg.min_gap_blocks, same_step=cfg.same_step, seed=cfg.seed)
-    problems = None if cfg.replay else load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
-    run = start_run(cfg.model, cfg.threads, cfg.out_dir, on_event)
+    run = start_run(cfg, cfg.threads, cfg.out_dir, on_event, replay=bool(cfg.replay))
     lm, out, status = run.lm, run.out, run.status
     vocab = StepVocab.from_tokenizer(lm.tokenizer)
     rope = rope_spec_from_hf_config(lm.hf_config)
     traces = (replay_traces(lm, cfg.replay, cfg.limit, cfg.max_tokens, status) if cfg.replay else
-              dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status))
+              dense_traces(lm, run.work, cfg.max_tokens, out / "traces.json", cfg.force, status))
     head = {"config": cfg.to_dict(), "model_path": lm.path, "sharing": sharing.to_dict()}
     if cfg.fidelity:
         result = {**head, **_fidelity(cfg, lm, traces, sharing, vocab, rope, status)}

@@ -12,12 +12,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from memshare.analysis.kvcache import stacked_kv
 from memshare.errors import UserError
+
+if TYPE_CHECKING:
+    from memshare.workload import Workload
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +77,6 @@ def load_model(name: str, status=None) -> LoadedModel:
     return LoadedModel(name, str(path), model, tokenizer, frozenset(int(e) for e in eos_ids), model.config.to_dict())
 
 
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """The user message under the chat template, ready for the assistant's answer (as every run)."""
-    from memshare.workload import chat_prompt_ids
-
-    return chat_prompt_ids(tokenizer, prompt)
-
-
 @torch.inference_mode()
 def greedy_generate(lm: LoadedModel, prompt: Sequence[int], max_new_tokens: int,
                     sharer=None) -> tuple[list[int], bool]:
@@ -120,14 +116,14 @@ def sequence_kv(lm: LoadedModel, token_ids: Sequence[int], block_size: int) -> t
     return stacked_kv(cache)
 
 
-def dense_traces(lm: LoadedModel, problems, max_tokens: int, cache_file: Path | None = None, force: bool = False,
-                 status=None) -> list[Trace]:
-    """Greedy dense traces of ``problems``, reusing ``cache_file`` where it holds them.
+def dense_traces(lm: LoadedModel, work: Workload, max_tokens: int, cache_file: Path | None = None,
+                 force: bool = False, status=None) -> list[Trace]:
+    """Greedy dense traces of ``work``'s problems from its prompts, reusing ``cache_file`` where it holds them.
 
     A trace saved with a larger token cap is cut to ``max_tokens``: greedy decoding is
     deterministic, so that is exactly the trace this cap would generate.
     """
-    prompts = {p.id: prompt_ids(lm.tokenizer, p.prompt) for p in problems}
+    problems, prompts = work.problems, work.prompts
     saved = {} if force or cache_file is None else _read_traces(cache_file, lm.name, max_tokens)
     traces, generated = [], False
     for k, p in enumerate(problems):

@@ -27,13 +27,11 @@ def run_compare(cfg: CompareConfig, on_event: Events | None = None) -> dict[str,
     from memshare.core.config import MemShareConfig
     from memshare.core.rope import rope_spec_from_hf_config
     from memshare.core.steps import StepVocab
-    from memshare.data import load_problems
 
-    problems = load_problems(cfg.dataset, data_file=cfg.data_file, limit=cfg.limit)
-    run = start_run(cfg.model, cfg.threads, cfg.out_dir, on_event)
+    run = start_run(cfg, cfg.threads, cfg.out_dir, on_event)
     lm, out, status, emit = run.lm, run.out, run.status, run.emit
-    traces = dense_traces(lm, problems, cfg.max_tokens, out / "traces.json", cfg.force, status)
-    grade = _grader(lm, problems)
+    traces = dense_traces(lm, run.work, cfg.max_tokens, out / "traces.json", cfg.force, status)
+    grade = _grader(lm, run.work.problems)
     ctx = Context(lm, MemShareConfig(block_size=cfg.block_size, seed=cfg.seed), cfg.eviction,
                   StepVocab.from_tokenizer(lm.tokenizer), rope_spec_from_hf_config(lm.hf_config), cfg.max_tokens, grade)
 
