@@ -13,9 +13,6 @@ from memshare.errors import UserError
 FIDELITY_TOP_K = 8
 # Run order: memshare before random, which is matched to memshare's measured affected ratio.
 RUN_ORDER = ("vanilla", "vanilla-sync", "dense", "memshare", "random")
-# The engine each plain-vLLM baseline runs on (``memshare.engine.protocol.ENGINE_MODES``); the
-# backend's policies run on ``BenchConfig.engine_mode``.
-BASELINE_ENGINE = {"vanilla": "defaults", "vanilla-sync": "sync"}
 # A suite's ``replay`` that means "the DeepSeek-R1 traces" (``memshare.replay.default_traces``).
 DEFAULT_REPLAY = "<deepseek-r1 traces>"
 # Preset workloads for `memshare bench --suite NAME`.
@@ -159,7 +156,9 @@ class BenchConfig:
 
     def engine_mode_for(self, policy_name: str) -> str:
         """The engine one policy runs on: a baseline's own, else ``engine_mode``."""
-        return BASELINE_ENGINE.get(policy_name, self.engine_mode)
+        from memshare.engine.protocol import engine_mode_for
+
+        return engine_mode_for(policy_name, self.engine_mode)
 
     def sharing_for(self, policy_name: str, measured: dict[str, dict[str, Any]]) -> MemShareConfig | None:
         """The sharing config of one policy's run (None: plain vLLM). ``measured``: results of this

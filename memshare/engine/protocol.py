@@ -42,6 +42,13 @@ class _Record:
 #   async:    ``backend`` with async scheduling, set after vLLM's platform hook so the CPU build runs
 #             it too (tests: AsyncScheduler and the batch queue on the CPU).
 ENGINE_MODES = ("defaults", "backend", "sync", "async")
+# The engine each plain-vLLM baseline runs on; the backend's policies run on "backend" (or a mode asked for).
+BASELINE_ENGINE = {"vanilla": "defaults", "vanilla-sync": "sync"}
+
+
+def engine_mode_for(policy_name: str, backend_mode: str = "backend") -> str:
+    """The engine mode one policy runs on: a baseline's own, else ``backend_mode``."""
+    return BASELINE_ENGINE.get(policy_name, backend_mode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,3 +93,11 @@ def test_each_baseline_runs_on_its_own_engine():
     cfg = BenchConfig(policies=("vanilla", "vanilla-sync", "dense", "memshare"))
     assert [cfg.engine_mode_for(p) for p in cfg.policies] == ["defaults", "sync", "backend", "backend"]
     assert cfg.sharing_for("vanilla-sync", {}) is None and cfg.sharing_for("dense", {}).policy == "dense"
+
+
+def test_serving_vanilla_passes_no_flag_of_ours():
+    res = CliRunner().invoke(app, ["serve", "--print-command", "--policy", "vanilla"])
+    assert res.exit_code == 0, res.output
+    assert "--distributed-executor-backend" not in res.output and "async-scheduling" not in res.output
+    res = CliRunner().invoke(app, ["serve", "--print-command", "--policy", "vanilla-sync"])
+    assert res.exit_code == 0 and "--no-async-scheduling" in res.output
