@@ -157,7 +157,9 @@ def watch_steps(llm: Any) -> Any:
 def run_report(llm: Any, steps: Any) -> dict[str, Any]:
     """Step and sharing statistics plus the leak check; call when no request is in flight."""
     if not vllm_scheduler.in_process(llm):
-        return _stat_logger_report(llm, steps)
+        from memshare.engine.adapter import engine as vllm_engine
+
+        return vllm_engine.stat_logger_report(llm, steps)
     sched = vllm_scheduler.scheduler_of(llm)
     connector = vllm_scheduler.connector_of(sched)
     pool = vllm_scheduler.block_pool_of(sched)
@@ -166,17 +168,6 @@ def run_report(llm: Any, steps: Any) -> dict[str, Any]:
     report["leaked_blocks"] = vllm_scheduler.leaked_blocks(pool) + pins
     report["kv_blocks_total"] = vllm_scheduler.num_kv_blocks(pool)
     report["prefix_caching"] = vllm_scheduler.prefix_caching_enabled(pool)
-    return report
-
-
-def _stat_logger_report(engine: Any, steps: Any) -> dict[str, Any]:
-    """``run_report`` of an engine whose core runs in its own process (``vanilla``): vLLM's own
-    statistics. ``leaked_blocks`` = blocks still in use after the last step (pins: none, no backend)."""
-    report: dict[str, Any] = steps.report()
-    num_blocks = engine.vllm_config.cache_config.num_gpu_blocks
-    report["leaked_blocks"] = steps.last_kv_blocks
-    report["kv_blocks_total"] = num_blocks - 1 if num_blocks else None
-    report["prefix_caching"] = bool(engine.vllm_config.cache_config.enable_prefix_caching)
     return report
 
 

@@ -4,8 +4,8 @@
   to turn async scheduling on after vLLM's platform hook (the CPU build turns it off there).
 * ``engine_facts``: the scheduler class, the model runner and the engine-process mode of a
   running engine, read from it (the runner from the workers themselves).
-* ``StepStatsLogger``: per-step statistics of an engine whose core runs in its own process
-  (``vanilla`` as users run it), through vLLM's stat-logger interface.
+* ``StepStatsLogger`` and ``stat_logger_report``: per-step statistics of an engine whose core runs
+  in its own process (``vanilla`` as users run it), through vLLM's stat-logger interface.
 """
 
 from __future__ import annotations
@@ -83,6 +83,17 @@ def engine_facts(engine: Any) -> dict[str, Any]:
                      runner_async_scheduling=bool(config.scheduler_config.async_scheduling),
                      facts_source="engine config")
     return facts
+
+
+def stat_logger_report(engine: Any, steps: StepStats) -> dict[str, Any]:
+    """The run report of an engine whose core runs in its own process (``vanilla``), from vLLM's
+    own statistics. ``leaked_blocks``: KV blocks still in use after the last step (no backend, no pins)."""
+    cache = engine.vllm_config.cache_config
+    report: dict[str, Any] = steps.report()
+    report["leaked_blocks"] = steps.last_kv_blocks
+    report["kv_blocks_total"] = cache.num_gpu_blocks - 1 if cache.num_gpu_blocks else None
+    report["prefix_caching"] = bool(cache.enable_prefix_caching)
+    return report
 
 
 def _name(cls: type) -> str:
