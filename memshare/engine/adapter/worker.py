@@ -68,9 +68,9 @@ def cpu_attention_isa(dtype: torch.dtype, block_size: int, head_size: int) -> st
     return _get_attn_isa(dtype, block_size, head_size)
 
 
-def check_parallel(vllm_config: Any, policy: str) -> None:
+def check_parallel(vllm_config: Any, policy_name: str) -> None:
     """Refuse parallel layouts a sharing policy cannot serve (dense runs anywhere vLLM runs)."""
-    if policy == "dense":
+    if policy_name == "dense":
         return
     parallel = vllm_config.parallel_config
     if parallel.pipeline_parallel_size > 1:
