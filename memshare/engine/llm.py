@@ -50,7 +50,7 @@ def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, s
         # NOTE: the workers run in vLLM's multiprocessing executor on the CPU build even for one
         # worker: vLLM's CPU platform does the same whenever the engine core has its own process
         # ("OMP requires the MP executor"); a worker inside this process shares its OpenMP threads
-        # and measured 9x slower per step on the 2-core machine (docs/RESULTS.md). On a GPU one
+        # and ran 6-8x slower on the loaded 2-core machine (docs/RESULTS.md). On a GPU one
         # worker runs in this process, as vLLM's default ("uni") does.
         multi = settings.tensor_parallel_size > 1 or _is_cpu()
         kwargs["distributed_executor_backend"] = "mp" if multi else "uni"
