@@ -296,7 +296,7 @@ def scheduler_step_costs(vocab, num_requests: int, num_tokens: int, block_size: 
         tokens = list(prompt)  # as vLLM's Request: the list grows, the scheduler sees a ConstantList view
         reqs[rid] = SimpleNamespace(request_id=rid, prompt_token_ids=prompt, tokens=tokens,
                                     all_token_ids=ConstantList(tokens),
-                                    num_computed_tokens=len(prompt) - 1, num_preemptions=0,
+                                    num_computed_tokens=len(prompt) - 1, num_preemptions=0, num_output_placeholders=0,
                                     trace=maker.trace(num_tokens))
         manager.req_to_blocks[rid] = pool.get_new_blocks(-(-len(prompt) // block_size))
         side.on_new_request(reqs[rid])

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memshare.core.config import ALL_POLICIES, MemShareConfig
+from memshare.core.config import ALL_POLICIES, BASELINES, MemShareConfig
 from memshare.data import FieldMap
 from memshare.errors import UserError
 
 # Raw top-k logprobs recorded per position in replay runs (engine-side fidelity against dense).
 FIDELITY_TOP_K = 8
 # Run order: memshare before random, which is matched to memshare's measured affected ratio.
-RUN_ORDER = ("vanilla", "dense", "memshare", "random")
+RUN_ORDER = ("vanilla", "vanilla-sync", "dense", "memshare", "random")
 # A suite's ``replay`` that means "the DeepSeek-R1 traces" (``memshare.replay.default_traces``).
 DEFAULT_REPLAY = "<deepseek-r1 traces>"
 # Preset workloads for `memshare bench --suite NAME`.
@@ -94,6 +94,7 @@ class BenchConfig:
     prefix_caching: bool = True
     kind: str | None = None  # with data_file: a benchmark of its own, named after the file
     replay: str | None = None  # a trace file: every policy emits its traces (memshare.replay)
+    engine_mode: str = "backend"  # the backend policies' engine (``ENGINE_MODES``; "async" for tests)
 
     @property
     def dataset_name(self) -> str:
@@ -153,10 +154,16 @@ class BenchConfig:
                   fields=FieldMap(problem_field, answer_field, id_field), sharing=MemShareConfig(**(sharing or {})))
         return cfg, budgets
 
+    def engine_mode_for(self, policy_name: str) -> str:
+        """The engine one policy runs on: a baseline's own, else ``engine_mode``."""
+        from memshare.engine.protocol import engine_mode_for
+
+        return engine_mode_for(policy_name, self.engine_mode)
+
     def sharing_for(self, policy_name: str, measured: dict[str, dict[str, Any]]) -> MemShareConfig | None:
         """The sharing config of one policy's run (None: plain vLLM). ``measured``: results of this
         call's earlier policies; random is matched to memshare's measured affected ratio."""
-        if policy_name == "vanilla":
+        if policy_name in BASELINES:
             return None
         sharing = self.sharing.replace(policy=policy_name)
         if policy_name == "random" and "memshare" in measured:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,11 @@ from memshare.bench.metrics import (
     run_metrics,
     summarize_repeats,
 )
-from memshare.core.config import MemShareConfig
+from memshare.core.config import BASELINES, MemShareConfig
 from memshare.data import Problem
 from memshare.engine.protocol import BatchSpec, Done, EngineSettings, Failed, Job, Progress, SamplingSpec, decode_event
 from memshare.errors import UserError
-from memshare.results import Events, RunDir, run_name, write_json
+from memshare.results import Events, RunDir, read_json, run_name, write_json
 
 
 def run_bench(cfg: BenchConfig, on_event: Events | None = None,
@@ -56,8 +57,9 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
     for rep in range(cfg.repeats):
         for policy_name in order:
             sharing = cfg.sharing_for(policy_name, {name: v[0] for name, v in reps.items() if v})
-            reps[policy_name].append(_run_one(cfg, policy_name, sharing, problems, prompts, engine, emit, rep,
-                                              forced))
+            policy_engine = replace(engine, engine_mode=cfg.engine_mode_for(policy_name))
+            reps[policy_name].append(_run_one(cfg, policy_name, sharing, problems, prompts, policy_engine, emit,
+                                              rep, forced))
     results = {p: summarize_repeats(v) for p, v in reps.items()}
     baselines = {"dense": reference} if reference is not None and "dense" not in results else {}
     add_ratios({**baselines, **results})
@@ -84,7 +86,7 @@ def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None,
     params = {"engine": {**engine.to_dict(), "model": cfg.model}, "sampling": sampling.to_dict(),
               "samples": cfg.samples, "limit": cfg.limit, "data_file": cfg.data_file,
               # NOTE: sharing settings do not change a dense run: keep them out of its folder name.
-              "sharing": sharing.to_dict() if sharing and policy_name not in ("dense", "vanilla") else policy_name}
+              "sharing": sharing.to_dict() if sharing and policy_name not in ("dense", *BASELINES) else policy_name}
     if cfg.repeats > 1:
         params["repeat"] = rep
     if cfg.replay:
@@ -103,6 +105,8 @@ def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None,
                          dataset=cfg.dataset_name, kind=kind,
                          logprobs_dir=str(run.path / "logprobs") if sampling.logprobs else None)
         report = _spawn(spec, emit, label)
+        # What actually ran, read from the engine, next to the settings that asked for it.
+        write_json(run.config_path, {**read_json(run.config_path), "engine_facts": report.get("engine_facts")})
         write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
         report["resumed_from"] = len(done)
     elif run.metrics_path.exists():
@@ -119,7 +123,8 @@ def _spawn(spec: BatchSpec, emit: Events, label: str) -> dict[str, Any]:
         spec_path = fh.name
     from memshare.engine.adapter import engine_env
 
-    env = engine_env({**os.environ, "PYTHONUNBUFFERED": "1"}, in_process=True, quiet=True)
+    env = engine_env({**os.environ, "PYTHONUNBUFFERED": "1"}, in_process=True, quiet=True,
+                     vllm_defaults=spec.engine.engine_mode == "defaults")
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", spec_path], stdout=subprocess.PIPE,
                             stderr=log, text=True, env=env)

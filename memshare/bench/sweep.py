@@ -16,7 +16,7 @@ from typing import Any
 from memshare.bench.config import BenchConfig
 from memshare.results import Events, pyplot, save_figure, write_json
 
-COLORS = {"dense": "black", "vanilla": "grey", "memshare": "tab:blue", "random": "tab:red"}
+COLORS = {"dense": "black", "vanilla": "grey", "vanilla-sync": "silver", "memshare": "tab:blue", "random": "tab:red"}
 
 
 def run_sweep(cfg: BenchConfig, budgets: tuple[int | None, ...],

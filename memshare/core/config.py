@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 POLICIES = ("dense", "random", "memshare")
-# Every policy a benchmark or server can run: ``vanilla`` is plain vLLM (no backend loaded).
-ALL_POLICIES = ("vanilla", *POLICIES)
+# Plain vLLM, no backend loaded: ``vanilla`` as users run it (vLLM's defaults), ``vanilla-sync`` on
+# the engine MemShare needs with synchronous scheduling (the former baseline).
+BASELINES = ("vanilla", "vanilla-sync")
+# Every policy a benchmark or server can run.
+ALL_POLICIES = (*BASELINES, *POLICIES)
 # How a block's K/V are turned into the vectors Stage 2 compares.
 #   kv        : stored K (after RoPE) and V
 #   k         : stored K only

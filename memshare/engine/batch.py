@@ -27,15 +27,14 @@ def _emit(event: Event) -> None:
 def run(spec: BatchSpec) -> dict:
     from vllm import SamplingParams
 
-    from memshare.engine.llm import make_llm, run_report, scheduler_connector, watch_steps
+    from memshare.engine.llm import engine_facts, make_engine, run_report, scheduler_connector
 
-    llm = make_llm(spec.engine, spec.sharing, debug=spec.debug)
-    steps = watch_steps(llm)
-    connector = scheduler_connector(llm)
+    engine, steps = make_engine(spec.engine, spec.sharing, debug=spec.debug)
+    facts = engine_facts(engine)
+    connector = scheduler_connector(engine) if spec.sharing is not None else None
     first_shared = connector.scheduler_side.first_shared_position if connector is not None else {}
-    engine = llm.llm_engine
     sampling = spec.sampling
-    tokenizer = llm.get_tokenizer() if any(j.forced_token_ids for j in spec.jobs) else None
+    tokenizer = engine.get_tokenizer() if any(j.forced_token_ids for j in spec.jobs) else None
     arrival: dict[str, float] = {}
     first_token: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -78,8 +77,8 @@ def run(spec: BatchSpec) -> dict:
                 done += 1
                 _emit(Progress(done, len(spec.jobs), out_tokens))
     wall = time.perf_counter() - t_start
-    report = run_report(llm, steps)
-    report.update(wall_s=wall, output_tokens=out_tokens, num_requests=len(spec.jobs))
+    report = run_report(engine, steps)
+    report.update(wall_s=wall, output_tokens=out_tokens, num_requests=len(spec.jobs), engine_facts=facts)
     return report
 
 

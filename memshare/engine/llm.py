@@ -1,10 +1,13 @@
-"""Build a vLLM ``LLM`` with or without the MemShare backend, and read its statistics.
+"""Build a vLLM engine with or without the MemShare backend, and read its statistics.
 
-``sharing=None`` gives plain vLLM (reported as ``vanilla``); a ``MemShareConfig`` loads the
-backend: the KV connector, the worker class and synchronous scheduling. ``engine_kwargs`` is
-the one place the config is serialized for the engine (vLLM's ``kv_connector_extra_config``). Prefix caching is
-vLLM's default (on) for every policy; a sharing request stops hashing its own blocks at its
-first share (see ``SchedulerSide``).
+``sharing=None`` gives plain vLLM: ``vanilla`` with vLLM's own defaults (``engine_mode="defaults"``:
+async scheduling where the platform has it, vLLM's default model runner, the engine core in its own
+process) or ``vanilla-sync`` (``"sync"``, the former baseline). A ``MemShareConfig`` loads the
+backend: the KV connector and the worker class, on the V1 model runner with the engine core in this
+process; scheduling is vLLM's choice unless the mode says otherwise (``ENGINE_MODES``).
+``engine_kwargs`` is the one place the config is serialized for the engine (vLLM's
+``kv_connector_extra_config``). Prefix caching is vLLM's default (on) for every policy; a sharing
+request stops hashing its own blocks at its first share (see ``SchedulerSide``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from memshare.engine import adapter
 from memshare.engine.adapter import scheduler as vllm_scheduler
 from memshare.engine.protocol import EngineSettings
 
-__all__ = ["EngineSettings", "engine_kwargs", "make_llm", "run_report", "scheduler_connector", "watch_steps"]
+__all__ = ["EngineSettings", "engine_kwargs", "make_engine", "make_llm", "run_report", "scheduler_connector",
+           "watch_steps"]
 
 
 def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, stats_path: str | None = None,
@@ -39,12 +43,22 @@ def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, s
         seed=settings.seed,
         enforce_eager=_is_cpu() if settings.enforce_eager is None else settings.enforce_eager,
         enable_prefix_caching=settings.prefix_caching,
-        async_scheduling=False,
         tensor_parallel_size=settings.tensor_parallel_size,
-        # One worker runs in this process; more need vLLM's multiprocessing executor. The engine
-        # core stays in-process either way (make_llm), so run statistics are read directly.
-        distributed_executor_backend="uni" if settings.tensor_parallel_size == 1 else "mp",
     )
+    if settings.engine_mode != "defaults":
+        # The engine core stays in this process (make_engine), so run statistics are read directly.
+        # NOTE: the workers run in vLLM's multiprocessing executor on the CPU build even for one
+        # worker: vLLM's CPU platform does the same whenever the engine core has its own process
+        # ("OMP requires the MP executor"); a worker inside this process shares its OpenMP threads
+        # and ran 6-8x slower on the loaded 2-core machine (docs/RESULTS.md). On a GPU one
+        # worker runs in this process, as vLLM's default ("uni") does.
+        multi = settings.tensor_parallel_size > 1 or _is_cpu()
+        kwargs["distributed_executor_backend"] = "mp" if multi else "uni"
+    if settings.engine_mode == "sync":
+        kwargs["async_scheduling"] = False
+    elif sharing is not None and settings.engine_mode == "defaults":
+        raise ValueError("the MemShare backend needs the V1 model runner and the in-process engine core: "
+                         "engine mode 'defaults' is plain vLLM only (use 'backend')")
     if settings.kv_blocks is not None:
         kwargs["num_gpu_blocks_override"] = settings.kv_blocks
     if settings.forced_decoding:
@@ -76,7 +90,39 @@ def engine_kwargs(settings: EngineSettings, sharing: MemShareConfig | None, *, s
     return kwargs
 
 
+def make_engine(settings: EngineSettings, sharing: MemShareConfig | None, *,
+                debug: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """``(LLMEngine, step statistics)`` for a batch run, in ``settings.engine_mode``.
+
+    ``defaults`` builds vLLM as users run it (the caller's environment, engine core in its own
+    process) and counts steps through vLLM's stat loggers; other modes build the in-process engine
+    whose scheduler is read directly (``watch_steps``).
+    """
+    from memshare.engine.adapter import engine as vllm_engine
+
+    adapter.check_version()
+    kwargs = engine_kwargs(settings, sharing, debug=debug)
+    if settings.engine_mode == "defaults":
+        from memshare.engine.stats import StepStats
+
+        stats = StepStats()
+        return vllm_engine.build_engine(kwargs, stats=stats), stats
+    adapter.set_engine_env()
+    engine = vllm_engine.build_engine(kwargs, force_async=settings.engine_mode == "async")
+    return engine, watch_steps(engine)
+
+
+def engine_facts(engine: Any) -> dict[str, Any]:
+    """Scheduler class, model runner and engine-process mode that ran (``adapter.engine``)."""
+    from memshare.engine.adapter import engine as vllm_engine
+
+    return vllm_engine.engine_facts(engine)
+
+
 def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any) -> Any:
+    """An in-process ``LLM`` (harness, probes): the backend's modes only."""
+    if settings.engine_mode in ("defaults", "async"):
+        raise ValueError(f"make_llm builds in-process engines; engine mode {settings.engine_mode!r} needs make_engine")
     adapter.check_version()
     # One process: the scheduler's statistics are read directly after a run.
     adapter.set_engine_env()
@@ -86,7 +132,8 @@ def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any
 
 
 def scheduler_connector(llm: Any) -> Any:
-    """The scheduler-side MemShareConnector of an in-process engine (None for vanilla)."""
+    """The scheduler-side MemShareConnector of an in-process engine (``LLM`` or ``LLMEngine``;
+    None for plain vLLM)."""
     return vllm_scheduler.connector_of(vllm_scheduler.scheduler_of(llm))
 
 
@@ -109,6 +156,10 @@ def watch_steps(llm: Any) -> Any:
 
 def run_report(llm: Any, steps: Any) -> dict[str, Any]:
     """Step and sharing statistics plus the leak check; call when no request is in flight."""
+    if not vllm_scheduler.in_process(llm):
+        from memshare.engine.adapter import engine as vllm_engine
+
+        return vllm_engine.stat_logger_report(llm, steps)
     sched = vllm_scheduler.scheduler_of(llm)
     connector = vllm_scheduler.connector_of(sched)
     pool = vllm_scheduler.block_pool_of(sched)

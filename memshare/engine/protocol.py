@@ -32,6 +32,25 @@ class _Record:
         return cls(**data)
 
 
+# How far an engine departs from vLLM's defaults (``EngineSettings.engine_mode``):
+#   defaults: vLLM as users run it (``vanilla``): no scheduling or runner flag, no environment
+#             override, the engine core in its own process; statistics from vLLM's stat loggers.
+#   backend:  what the MemShare backend needs: the V1 model runner and the engine core in this
+#             process (statistics read directly); scheduling is vLLM's choice (async where the
+#             platform has it: a GPU; the CPU build turns it off).
+#   sync:     ``backend`` with synchronous scheduling (``vanilla-sync``, the former baseline).
+#   async:    ``backend`` with async scheduling, set after vLLM's platform hook so the CPU build runs
+#             it too (tests: AsyncScheduler and the batch queue on the CPU).
+ENGINE_MODES = ("defaults", "backend", "sync", "async")
+# The engine each plain-vLLM baseline runs on; the backend's policies run on "backend" (or a mode asked for).
+BASELINE_ENGINE = {"vanilla": "defaults", "vanilla-sync": "sync"}
+
+
+def engine_mode_for(policy_name: str, backend_mode: str = "backend") -> str:
+    """The engine mode one policy runs on: a baseline's own, else ``backend_mode``."""
+    return BASELINE_ENGINE.get(policy_name, backend_mode)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSettings(_Record):
     """How to build the vLLM engine (``memshare.engine.llm.engine_kwargs``)."""
@@ -49,9 +68,12 @@ class EngineSettings(_Record):
     prefix_caching: bool = True  # vLLM's default; every policy runs with the same setting
     tensor_parallel_size: int = 1
     forced_decoding: bool = False  # trace replay: load ``memshare.engine.forcing`` (every policy alike)
+    engine_mode: str = "backend"  # one of ENGINE_MODES
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.engine_mode not in ENGINE_MODES:
+            raise ValueError(f"engine mode {self.engine_mode!r}: use one of {', '.join(ENGINE_MODES)}")
         if self.block_size <= 0:
             raise ValueError(f"block size must be positive, got {self.block_size}")
         if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:

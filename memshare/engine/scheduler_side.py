@@ -14,6 +14,12 @@ Timeline of one block (synchronous scheduling):
 * step N+1 ``build_meta``: the remap travels to the workers, which patch their block
   table before the forward, so no read of the freed block can happen.
 
+With async scheduling (``AsyncScheduler``), ``schedule(N+1)`` runs before step N's
+``update_from_output``, so the remap rides in step N+2's metadata and step N+1, planned with the
+old table, still reads the freed block. That is safe without deferring the free: a worker runs its
+steps in order, so step N+1 has read the block before any step that could rewrite it runs
+(docs/GPU.md, "Async scheduling").
+
 Prefix caching stays on. vLLM hashes a request's blocks when it schedules their tokens, so
 every block hashed up to step N was computed from exact KV. At a request's first share
 (step N) its hashing stops for good (``vllm_scheduler.stop_prefix_caching``): from step N+1 its

@@ -18,11 +18,11 @@ _SKIP = {"model", "kv_transfer_config", "seed"}
 
 def sharing_config(policy_name: str, **fields: Any) -> MemShareConfig | None:
     """The backend settings of the policy named ``policy_name`` (None: plain vLLM, ``vanilla``)."""
-    from memshare.core.config import ALL_POLICIES
+    from memshare.core.config import ALL_POLICIES, BASELINES
 
     if policy_name not in ALL_POLICIES:
         raise ValueError(f"unknown policy {policy_name!r}: use {', '.join(ALL_POLICIES)}")
-    return None if policy_name == "vanilla" else MemShareConfig(policy=policy_name, **fields)
+    return None if policy_name in BASELINES else MemShareConfig(policy=policy_name, **fields)
 
 
 def server_argv(settings: EngineSettings, sharing: MemShareConfig | None, *, host: str = "127.0.0.1",

@@ -24,6 +24,7 @@ class StepStats:
     kv_used_sum: int = 0  # block-steps held: KV blocks in use, summed over steps
     peak_kv_blocks: int = 0
     num_preemptions: int = 0
+    last_kv_blocks: int = 0  # KV blocks in use at the last record
     step_wall_s: float = 0.0
     _last_t: float | None = None
 
@@ -38,6 +39,7 @@ class StepStats:
             self.running_sum += num_scheduled
             self.kv_used_sum += kv_used_blocks
         self.peak_kv_blocks = max(self.peak_kv_blocks, kv_used_blocks)
+        self.last_kv_blocks = kv_used_blocks
         self.num_preemptions += num_preempted
 
     @property

@@ -62,6 +62,7 @@ class WorkerSide:
             if self.runner is None:
                 raise UserError("memshare worker is not bound to a model runner: run vLLM with "
                                         "worker_cls=memshare.engine.worker.MemShareWorker")
+            vllm_worker.wait_for_input_copies(self.runner)
             for remap in meta.remaps:
                 if vllm_worker.patch_worker_block(self.runner, remap.req_id, remap.block_index, remap.block_id):
                     self.patched += 1

@@ -7,10 +7,11 @@ from itertools import product
 from typing import Any
 
 from memshare.bench.config import RUN_ORDER
+from memshare.core.config import BASELINES
 from memshare.errors import UserError
 
 DEFAULT_PAIRS = ((0.7, 0.7), (0.8, 0.8), (0.9, 0.8), (0.9, 0.9))
-ABLATE_POLICIES = tuple(p for p in RUN_ORDER if p != "vanilla")  # ("dense", "memshare", "random")
+ABLATE_POLICIES = tuple(p for p in RUN_ORDER if p not in BASELINES)  # ("dense", "memshare", "random")
 
 
 def format_pairs(pairs: tuple[tuple[float, float], ...]) -> str:

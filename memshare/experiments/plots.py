@@ -8,8 +8,8 @@ from typing import Any
 
 from memshare.results import pyplot, save_figure
 
-COLORS = {"dense": "black", "vanilla": "grey", "memshare": "tab:blue", "random": "tab:red"}
-MARKERS = {"dense": "*", "vanilla": "P", "memshare": "o", "random": "x"}
+COLORS = {"dense": "black", "vanilla": "grey", "vanilla-sync": "silver", "memshare": "tab:blue", "random": "tab:red"}
+MARKERS = {"dense": "*", "vanilla": "P", "vanilla-sync": "p", "memshare": "o", "random": "x"}
 
 
 def _run_label(i: int, run: dict[str, Any]) -> str:

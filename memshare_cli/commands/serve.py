@@ -14,7 +14,7 @@ from memshare_cli.errors import clean_errors
 @clean_errors
 def serve(
     model: o.Model = "smollm2-135m",
-    policy: Annotated[str, typer.Option(help="vanilla, dense, random or memshare.")] = "memshare",
+    policy: Annotated[str, typer.Option(help="vanilla (vLLM's defaults), vanilla-sync, dense, random or memshare.")] = "memshare",
     host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless you mean to expose it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     block_size: o.BlockSize = 32,
@@ -32,6 +32,7 @@ def serve(
 ) -> None:
     """Serve a model with the MemShare backend (OpenAI-compatible API)."""
     from memshare.engine.llm import EngineSettings
+    from memshare.engine.protocol import engine_mode_for
     from memshare.engine.serve import server_argv, sharing_config
     from memshare.models import resolve_model
 
@@ -40,7 +41,8 @@ def serve(
                        share_delay_blocks=share_delay)
     settings = EngineSettings(model=resolve_model(model, status=lambda m: typer.echo(m, err=True)),
                               block_size=block_size, kv_blocks=kv_blocks, max_model_len=max_model_len,
-                              max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size)
+                              max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
+                              engine_mode=engine_mode_for(policy))
     argv = server_argv(settings, sharing, host=host, port=port, stats_path=stats_file)
     if print_only:
         import shlex
@@ -49,5 +51,5 @@ def serve(
         return
     from memshare.engine.adapter import engine_env
 
-    env = engine_env(os.environ, in_process=False)
+    env = engine_env(os.environ, in_process=False, vllm_defaults=settings.engine_mode == "defaults")
     os.execve(argv[0], argv, env)

@@ -35,25 +35,32 @@ def chat_ids(texts: list[str]) -> list[list[int]]:
 def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | None, max_tokens: int = 128,
                kv_blocks: int | None = None, max_model_len: int = 1024, debug: dict[str, Any] | None = None,
                temperature: float = 0.0, max_num_seqs: int = 256, prefix_caching: bool = True,
-               samples: int = 1) -> tuple[list[list[int]], dict[str, Any]]:
+               samples: int = 1, engine_mode: str = "backend", forced: list[list[int]] | None = None,
+               logprobs: int = 0, extra: dict[str, Any] | None = None) -> tuple[list[list[int]], dict[str, Any]]:
     """Generate ``samples`` seeded samples per prompt; return (output token ids in job order:
-    prompt-major, then sample), engine report)."""
+    prompt-major, then sample), engine report). ``forced``: one trace per prompt, replayed by every
+    sample of it; ``logprobs``: raw top-k logprobs saved under ``tmp/logprobs``."""
     tmp.mkdir(parents=True, exist_ok=True)
     samples_path = tmp / "samples.jsonl"
     samples_path.unlink(missing_ok=True)
     spec = {
         "engine": {"model": model_path(), "block_size": 32, "kv_blocks": kv_blocks, "max_num_seqs": max_num_seqs,
-                   "max_model_len": max_model_len, "seed": 0, "prefix_caching": prefix_caching},
+                   "max_model_len": max_model_len, "seed": 0, "prefix_caching": prefix_caching,
+                   "engine_mode": engine_mode, "forced_decoding": forced is not None,
+                   "extra": extra or {}},
         "sharing": policy.to_dict() if policy else None,
-        "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0},
-        "jobs": [{"key": f"p{i}#{k}", "problem_id": f"p{i}", "sample_index": k, "prompt_token_ids": ids}
+        "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0,
+                     "logprobs": logprobs},
+        "jobs": [{"key": f"p{i}#{k}", "problem_id": f"p{i}", "sample_index": k, "prompt_token_ids": ids,
+                  "forced_token_ids": forced[i] if forced is not None else None}
                  for i, ids in enumerate(prompts) for k in range(samples)],
         "samples_path": str(samples_path),
         "debug": debug or {},
+        "logprobs_dir": str(tmp / "logprobs") if logprobs else None,
     }
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = engine_env(os.environ, in_process=True, quiet=True)
+    env = engine_env(os.environ, in_process=True, quiet=True, vllm_defaults=engine_mode == "defaults")
     proc = subprocess.run([sys.executable, "-m", "memshare.engine.batch", str(spec_path)], capture_output=True,
                           text=True, env=env, timeout=900)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -40,7 +40,8 @@ class Engine:
     def add(self, req_id: str, num_blocks: int) -> None:
         self.manager.req_to_blocks[req_id] = self.pool.get_new_blocks(num_blocks)
         req = SimpleNamespace(request_id=req_id, num_computed_tokens=num_blocks * BS, prompt_token_ids=[1],
-                              all_token_ids=[1] * num_blocks * BS, num_preemptions=0)
+                              all_token_ids=[1] * num_blocks * BS, num_preemptions=0,
+                              num_output_placeholders=0)
         self.requests[req_id] = req
         self.side.on_new_request(req)
 

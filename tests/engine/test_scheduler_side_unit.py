@@ -76,6 +76,7 @@ def setup(num_blocks: int = 4):
     side = SchedulerSide(MemShareConfig(policy="memshare", block_size=BS), policy)
     side.bind(kv_manager)
     request = SimpleNamespace(request_id="r", num_computed_tokens=num_blocks * BS, prompt_token_ids=[1],
+                              num_output_placeholders=0,
                               all_token_ids=[1] * num_blocks * BS, num_preemptions=0)
     side.on_new_request(request)
     return side, policy, pool, manager

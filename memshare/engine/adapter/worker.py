@@ -1,7 +1,7 @@
 """vLLM's worker side: the model runner's block table, the KV cache facts, the model's RoPE.
 
 What the worker needs to read the KV cache and to follow a remap: the model runner (V1, synchronous
-scheduling), its block table, the attention layers vLLM built (platform, backend, heads, dtypes)
+or async scheduling), its block table, the attention layers vLLM built (platform, backend, heads, dtypes)
 and the rotary embedding the model applies to keys (``memshare.core.rope`` has the math).
 """
 
@@ -23,9 +23,21 @@ def check_model_runner(runner: Any) -> None:
             f"memshare needs vLLM's V1 model runner, got {type(runner).__name__}; "
             "set VLLM_USE_V2_MODEL_RUNNER=0"
         )
-    if getattr(runner, "use_async_scheduling", False):
-        raise UserError("memshare needs synchronous scheduling: pass async_scheduling=False "
-                        "(--no-async-scheduling)")
+
+
+def wait_for_input_copies(runner: Any) -> None:
+    """Under async scheduling, wait until the previous step's host-to-device input copies are done.
+
+    NOTE: the V1 runner copies the persistent block table (pinned host memory) to the device
+    without blocking, and only waits for that copy inside ``execute_model``'s input preparation
+    (``synchronize_input_prep``, the ``prepare_inputs_event``), which runs after the connector's
+    ``handle_preemptions``. A remap written into the host table before that wait could reach the
+    device as part of the previous step's copy, so the wait comes first. The runner waits on the
+    same event right after; without async scheduling there is no event and nothing to wait for.
+    """
+    event = getattr(runner, "prepare_inputs_event", None)
+    if event is not None:
+        event.synchronize()
 
 
 def patch_worker_block(runner: Any, req_id: str, index: int, block_id: int) -> bool:
