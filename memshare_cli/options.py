@@ -23,6 +23,7 @@ KVBlocks = Annotated[Optional[int], typer.Option("--kv-blocks", help="Cap the KV
 TensorParallelSize = Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs to shard the model over (vLLM tensor parallelism).")]
 MaxNumSeqs = Annotated[int, typer.Option("--max-num-seqs", help="Most requests running at once.")]
 Out = Annotated[str, typer.Option("--out", "-o", help="Results folder; each run gets a subfolder.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: torch's choice).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; log lines only.")]
 Force = Annotated[bool, typer.Option("--force", help="Start over instead of resuming finished samples.")]

@@ -37,7 +37,7 @@ def analyze(
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     same_step: Annotated[bool, typer.Option(help="Also match earlier blocks of the block's own reasoning step.")] = False,
     free_running: Annotated[int, typer.Option(help="Fidelity: prompts generated free-running per setting (0: none).")] = 2,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    threads: o.Threads = None,
     out: Annotated[Optional[str], typer.Option(
         "--out", "-o", help="Output folder (default results/analyze__<dataset>__<model>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Regenerate the dense traces instead of reusing them.")] = False,

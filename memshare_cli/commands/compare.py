@@ -24,7 +24,7 @@ def compare(
     kv_budget: Annotated[str, typer.Option(
         "--kv-budget", help="Comma list of KV budgets as fractions of each dense trace's KV (prompt + output).")] = "0.5,0.75",
     block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block (sharing methods).")] = 32,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    threads: o.Threads = None,
     out: Annotated[Optional[str], typer.Option(
         "--out", "-o", help="Output folder (default results/compare__<dataset>__<model>).")] = None,
     force: o.Force = False,

@@ -25,7 +25,7 @@ def study(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="At most N traces of the split.")] = None,
     control: Annotated[bool, typer.Option(
         "--control", help="Run the positive control instead: traces rebuilt with verbatim repeated steps.")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    threads: o.Threads = None,
     out: Annotated[Optional[str], typer.Option(
         "--out", "-o", help="Output folder (default results/study__<traces>__<model>__<split>__<max-tokens>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Start over instead of resuming finished traces.")] = False,
