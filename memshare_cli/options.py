@@ -22,6 +22,8 @@ BlockSize = Annotated[int, typer.Option("--block-size", help="Tokens per KV bloc
 KVBlocks = Annotated[Optional[int], typer.Option("--kv-blocks", help="Cap the KV pool at N blocks: makes a memory-bound run on purpose.")]
 TensorParallelSize = Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs to shard the model over (vLLM tensor parallelism).")]
 MaxNumSeqs = Annotated[int, typer.Option("--max-num-seqs", help="Most requests running at once.")]
+EnginePerRun = Annotated[bool, typer.Option("--engine-per-run", help="Start a fresh engine for every run (default: "
+                                            "one engine per kind serves every policy, threshold and KV budget).")]
 Out = Annotated[str, typer.Option("--out", "-o", help="Results folder; each run gets a subfolder.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: torch's choice).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]

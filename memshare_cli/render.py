@@ -122,3 +122,11 @@ def rows_table(title: str, columns: list[tuple[str, str]], rows: list[dict[str, 
     for r in rows:
         t.add_row(*[("yes" if r[k] else "no") if isinstance(r[k], bool) else str(r[k]) for _, k in columns])
     console.print(t)
+
+
+def engines_line(summary: dict[str, Any]) -> str:
+    """``memshare.bench.Engines.summary()`` in one line."""
+    n = summary["engines_started"]
+    how = "a fresh engine per run" if summary.get("engine_per_run") else "engines reused across runs"
+    return (f"{summary['runs']} runs on {n} engine{'s' if n != 1 else ''} ({how}); "
+            f"engine builds took {summary['engine_build_s']:.0f} s")

@@ -95,6 +95,7 @@ class BenchConfig:
     kind: str | None = None  # with data_file: a benchmark of its own, named after the file
     replay: str | None = None  # a trace file: every policy emits its traces (memshare.replay)
     engine_mode: str = "backend"  # the backend policies' engine (``ENGINE_MODES``; "async" for tests)
+    engine_per_run: bool = False  # a fresh engine for every run (default: one per kind, reused)
 
     @property
     def dataset_name(self) -> str:

@@ -1,24 +1,22 @@
 """``memshare bench``: generate with each policy on the same prompts, grade, and compare.
 
-Each policy runs in a child process (``memshare.engine.batch``, spoken to through
-``memshare.engine.protocol``); this module never imports vLLM, so bad input fails fast and
-cleanly. Samples land in the run folder as they finish; a rerun resumes. When both
-``memshare`` and ``random`` are asked for, ``memshare`` runs first and ``random`` is matched to
-its measured affected ratio.
+Runs go to engine processes (``memshare.bench.engines``, spoken to through
+``memshare.engine.protocol``): one engine serves every run it can (every policy, threshold and KV
+budget of the backend; plain vLLM has its own), one alive at a time. This module never imports
+vLLM, so bad input fails fast and cleanly. Samples land in the run folder as they finish; a rerun
+resumes. When both ``memshare`` and ``random`` are asked for, ``memshare`` runs first and
+``random`` is matched to its measured affected ratio.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from memshare.bench.config import FIDELITY_TOP_K, RUN_ORDER, BenchConfig
+from memshare.bench.engines import Engines, pool_capacity
 from memshare.bench.metrics import (
     add_fidelity_vs_dense,
     add_quality_vs_dense,
@@ -28,17 +26,28 @@ from memshare.bench.metrics import (
 )
 from memshare.core.config import BASELINES, MemShareConfig
 from memshare.data import Problem
-from memshare.engine.protocol import BatchSpec, Done, EngineSettings, Failed, Job, Progress, SamplingSpec, decode_event
-from memshare.errors import UserError
+from memshare.engine.protocol import BatchSpec, EngineSettings, Job, SamplingSpec
 from memshare.results import Events, RunDir, read_json, run_name, write_json
 
 
-def run_bench(cfg: BenchConfig, on_event: Events | None = None,
-              reference: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def run_bench(cfg: BenchConfig, on_event: Events | None = None, reference: dict[str, Any] | None = None,
+              engines: Engines | None = None) -> list[dict[str, Any]]:
     """Run every policy in ``cfg.policies``; return one result dict per policy.
 
     ``reference``: a dense result of the same workload from an earlier call (``memshare
-    ablate``), used for ratios and quality when ``cfg.policies`` has no dense run.
+    ablate``), used for ratios and quality when ``cfg.policies`` has no dense run. ``engines``:
+    the invocation's engine processes (one is made, and stopped at the end, if None).
+    """
+    return run_budgets(cfg, (cfg.kv_blocks,), on_event, {cfg.kv_blocks: reference}, engines)[0]
+
+
+def run_budgets(cfg: BenchConfig, budgets: tuple[int | None, ...], on_event: Events | None = None,
+                references: dict[int | None, dict[str, Any] | None] | None = None,
+                engines: Engines | None = None) -> list[list[dict[str, Any]]]:
+    """Every policy of ``cfg`` at every KV budget: one list of results per budget.
+
+    Runs are ordered so that each engine starts once (``run_order``); ratios and quality are
+    computed per budget against that budget's dense (or ``references[budget]``) and vanilla runs.
     """
     from memshare.workload import load_workload
 
@@ -50,16 +59,54 @@ def run_bench(cfg: BenchConfig, on_event: Events | None = None,
         emit("status", {"message": note})
     problems, prompts, forced = work.problems, work.prompts, work.forced
     longest = work.longest(cfg.max_tokens)
-    engine = _engine_settings(cfg, work.model_path, -(-longest // cfg.block_size) * cfg.block_size, bool(forced))
+    max_model_len = -(-longest // cfg.block_size) * cfg.block_size
+    # The one "KV pool too small" check of every budget, before any engine starts.
+    settings = {b: _engine_settings(replace(cfg, kv_blocks=b), work.model_path, max_model_len, bool(forced))
+                for b in budgets}
+    references = references or {}
+    reps: dict[tuple[int | None, str], list[dict[str, Any]]] = {}
+    own = engines is None
+    engines = engines or Engines(pool_capacity(budgets), per_run=cfg.engine_per_run)
+    try:
+        where = None
+        for budget, rep, policy_name in run_order(cfg, budgets):
+            mode = cfg.engine_mode_for(policy_name)
+            if len(budgets) > 1 and (mode, budget) != where:
+                emit("status", {"message": f"KV budget {budget} blocks"})
+            where = (mode, budget)
+            bcfg = replace(cfg, kv_blocks=budget)
+            measured = {name: v[0] for (b, name), v in reps.items() if b == budget and v}
+            sharing = bcfg.sharing_for(policy_name, measured)
+            engine = replace(settings[budget], engine_mode=mode)
+            reps.setdefault((budget, policy_name), []).append(
+                _run_one(bcfg, policy_name, sharing, problems, prompts, engine, emit, engines, rep, forced))
+    finally:
+        if own:
+            engines.close()
+    return [_summarize(cfg, {p: reps[(b, p)] for p in cfg.policies if (b, p) in reps}, references.get(b),
+                       bool(forced)) for b in budgets]
+
+
+def run_order(cfg: BenchConfig, budgets: tuple[int | None, ...]) -> list[tuple[int | None, int, str]]:
+    """``(budget, repeat, policy)`` in the order they run.
+
+    Policies run in ``RUN_ORDER`` (memshare before random, which is matched to it). With reused
+    engines, each engine's policies run together (vanilla's, then vanilla-sync's, then the
+    backend's), at every budget, and ``--repeats`` alternates within an engine; with
+    ``engine_per_run``, budget by budget with repeats alternating over all policies.
+    """
     order = sorted(cfg.policies, key=RUN_ORDER.index)
-    reps: dict[str, list[dict[str, Any]]] = {name: [] for name in order}
     # NOTE: repeats alternate policies (d m r, d m r, ...) so machine noise hits all alike.
-    for rep in range(cfg.repeats):
-        for policy_name in order:
-            sharing = cfg.sharing_for(policy_name, {name: v[0] for name, v in reps.items() if v})
-            policy_engine = replace(engine, engine_mode=cfg.engine_mode_for(policy_name))
-            reps[policy_name].append(_run_one(cfg, policy_name, sharing, problems, prompts, policy_engine, emit,
-                                              rep, forced))
+    if cfg.engine_per_run:
+        return [(b, rep, p) for b in budgets for rep in range(cfg.repeats) for p in order]
+    groups: dict[str, list[str]] = {}
+    for p in order:
+        groups.setdefault(cfg.engine_mode_for(p), []).append(p)
+    return [(b, rep, p) for group in groups.values() for b in budgets for rep in range(cfg.repeats) for p in group]
+
+
+def _summarize(cfg: BenchConfig, reps: dict[str, list[dict[str, Any]]], reference: dict[str, Any] | None,
+               forced: bool) -> list[dict[str, Any]]:
     results = {p: summarize_repeats(v) for p, v in reps.items()}
     baselines = {"dense": reference} if reference is not None and "dense" not in results else {}
     add_ratios({**baselines, **results})
@@ -78,7 +125,7 @@ def _engine_settings(cfg: BenchConfig, model_path: str, max_model_len: int, forc
 
 
 def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None, problems: list[Problem],
-             prompts: dict[str, list[int]], engine: EngineSettings, emit: Events,
+             prompts: dict[str, list[int]], engine: EngineSettings, emit: Events, engines: Engines,
              rep: int = 0, forced: dict[str, list[int]] | None = None) -> dict[str, Any]:
     forced = forced or {}
     sampling = SamplingSpec(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed,
@@ -104,7 +151,7 @@ def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None,
         spec = BatchSpec(engine, sharing, sampling, jobs, str(run.samples_path),
                          dataset=cfg.dataset_name, kind=kind,
                          logprobs_dir=str(run.path / "logprobs") if sampling.logprobs else None)
-        report = _spawn(spec, emit, label)
+        report = engines.run(spec, emit, label if not _describe(cfg, sharing) else f"{label} ({_describe(cfg, sharing)})")
         # What actually ran, read from the engine, next to the settings that asked for it.
         write_json(run.config_path, {**read_json(run.config_path), "engine_facts": report.get("engine_facts")})
         write_json(run.metrics_path, {"engine": report, "status": "generated, not graded"})
@@ -117,42 +164,12 @@ def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None,
     return metrics
 
 
-def _spawn(spec: BatchSpec, emit: Events, label: str) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(spec.to_dict(), fh)
-        spec_path = fh.name
-    from memshare.engine.adapter import engine_env
-
-    env = engine_env({**os.environ, "PYTHONUNBUFFERED": "1"}, in_process=True, quiet=True,
-                     vllm_defaults=spec.engine.engine_mode == "defaults")
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", spec_path], stdout=subprocess.PIPE,
-                            stderr=log, text=True, env=env)
-    report: dict[str, Any] | None = None
-    error = None
-    try:
-        for line in proc.stdout:
-            event = decode_event(line)
-            if isinstance(event, Progress):
-                emit("progress", {"policy": label, **event.to_dict()})
-            elif isinstance(event, Done):
-                report = event.report
-            elif isinstance(event, Failed):
-                error = event.message
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.unlink(spec_path)
-    if error:
-        raise UserError(f"{label}: {error}")
-    if proc.returncode != 0 or report is None:
-        log.seek(0)
-        tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
-        raise UserError(f"{label}: the engine process failed (exit {proc.returncode}): {tail[0][:300]} "
-                        f"[full log: {log.name}]")
-    os.unlink(log.name)
-    return report
+def _describe(cfg: BenchConfig, sharing: MemShareConfig | None) -> str:
+    """The budget and thresholds of a run, for a failure message."""
+    parts = [f"--kv-blocks {cfg.kv_blocks}"] if cfg.kv_blocks is not None else []
+    if sharing is not None and sharing.policy == "memshare":
+        parts.append(f"step/block {sharing.step_threshold}/{sharing.block_threshold}")
+    return ", ".join(parts)
 
 
 def _grade(run: RunDir, problems: list[Problem], emit: Events) -> list[dict[str, Any]]:

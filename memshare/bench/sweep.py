@@ -1,36 +1,34 @@
 """``memshare bench --kv-blocks 48,64,96``: every policy at every KV budget, in one invocation.
 
 The figure users of KV compression expect: the gain under memory pressure and none when memory
-is ample. Each budget is a normal ``run_bench`` (its own run folders, so a sweep resumes like
-any run); random sharing is matched to MemShare's affected ratio at each budget. Writes
+is ample. Each budget's runs are normal run folders (a sweep resumes like any run), served by one
+engine per kind built with the largest budget (``memshare.bench.engines``); random sharing is
+matched to MemShare's affected ratio at each budget. Writes
 ``sweep__<dataset>__<model>.json`` and a PNG (engine steps x vanilla and teacher-forced top-1
 agreement, or same answer as dense without replay, against the KV budget; one line per policy).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from memshare.bench.config import BenchConfig
+from memshare.bench.engines import Engines
 from memshare.results import Events, pyplot, save_figure, write_json
 
 COLORS = {"dense": "black", "vanilla": "grey", "vanilla-sync": "silver", "memshare": "tab:blue", "random": "tab:red"}
 
 
-def run_sweep(cfg: BenchConfig, budgets: tuple[int | None, ...],
-              on_event: Events | None = None) -> tuple[list[dict[str, Any]], str]:
+def run_sweep(cfg: BenchConfig, budgets: tuple[int | None, ...], on_event: Events | None = None,
+              engines: Engines | None = None) -> tuple[list[dict[str, Any]], str]:
     """Every policy of ``cfg`` at every budget; returns the runs (tagged ``kv_budget``) and the PNG."""
-    from memshare.bench.run import run_bench
+    from memshare.bench.run import run_budgets
 
-    runs: list[dict[str, Any]] = []
-    emit = on_event or (lambda kind, data: None)
-    for budget in budgets:
-        emit("status", {"message": f"KV budget {budget} blocks"})
-        runs.extend(run_bench(replace(cfg, kv_blocks=budget), on_event=on_event))
+    runs = [r for per_budget in run_budgets(cfg, budgets, on_event, engines=engines) for r in per_budget]
     stem = Path(cfg.out) / f"sweep__{cfg.dataset_name}__{cfg.model.replace('/', '_')}"
-    write_json(stem.with_suffix(".json"), {"budgets": list(budgets), "runs": runs})
+    write_json(stem.with_suffix(".json"), {"budgets": list(budgets), "runs": runs,
+                                           **({"engines": engines.summary()} if engines else {})})
     return runs, sweep_plot(runs, stem.with_suffix(".png"), title=f"{cfg.dataset_name} / {cfg.model}")
 
 

@@ -1,10 +1,12 @@
-"""Run one policy over a batch of prompts in a fresh process: ``python -m memshare.engine.batch SPEC``.
+"""Run policies over a batch of prompts in an engine process.
 
-Each policy runs in its own process so that every engine starts clean (vLLM keeps
-process-wide state such as the KV connector agent). ``SPEC`` is a ``BatchSpec`` as JSON; the
-parent reads ``Progress`` / ``Done`` / ``Failed`` events from stdout (``memshare.engine.protocol``).
-Sample rows are appended and fsynced as each request finishes, so a killed run loses at most
-the requests in flight.
+``python -m memshare.engine.batch SPEC`` runs one ``BatchSpec`` (JSON file) on a fresh engine;
+``python -m memshare.engine.batch --session`` reads one ``{"spec": ..., "capacity": N}`` object a
+line from stdin and serves every run on one engine (``memshare.engine.session``; the parent,
+``memshare.bench.engines``, starts another process when the engine must change, never two at
+once). The parent reads ``Progress`` / ``Done`` / ``Failed`` events from stdout
+(``memshare.engine.protocol``); after a ``Failed`` the process exits. Sample rows are appended
+and fsynced as each request finishes, so a killed run loses at most the requests in flight.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from memshare.engine.logprobs import save_logprobs
 from memshare.engine.protocol import BatchSpec, Done, Event, Failed, Job, Progress, SampleRow, encode_event
+from memshare.engine.session import EngineSession
 from memshare.errors import UserError
 
 
@@ -24,13 +28,15 @@ def _emit(event: Event) -> None:
     sys.stdout.flush()
 
 
-def run(spec: BatchSpec) -> dict:
+def run(spec: BatchSpec, session: EngineSession | None = None) -> dict:
+    """Run ``spec`` on ``session``'s engine (a fresh one sized to the spec's budget if None)."""
     from vllm import SamplingParams
 
-    from memshare.engine.llm import engine_facts, make_engine, run_report, scheduler_connector
+    from memshare.engine.llm import run_report, scheduler_connector
 
-    engine, steps = make_engine(spec.engine, spec.sharing, debug=spec.debug)
-    facts = engine_facts(engine)
+    session = session or EngineSession(spec, spec.engine.kv_blocks)
+    steps = session.begin(spec)
+    engine = session.engine
     connector = scheduler_connector(engine) if spec.sharing is not None else None
     first_shared = connector.scheduler_side.first_shared_position if connector is not None else {}
     sampling = spec.sampling
@@ -78,7 +84,8 @@ def run(spec: BatchSpec) -> dict:
                 _emit(Progress(done, len(spec.jobs), out_tokens))
     wall = time.perf_counter() - t_start
     report = run_report(engine, steps)
-    report.update(wall_s=wall, output_tokens=out_tokens, num_requests=len(spec.jobs), engine_facts=facts)
+    report.update(wall_s=wall, output_tokens=out_tokens, num_requests=len(spec.jobs),
+                  engine_facts={**session.facts, "session": session.end()})
     return report
 
 
@@ -96,8 +103,10 @@ def _replay_params(job: Job, logprobs: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--session"]:
+        return serve_session(sys.stdin)
     if len(argv) != 1:
-        print("usage: python -m memshare.engine.batch SPEC.json", file=sys.stderr)
+        print("usage: python -m memshare.engine.batch SPEC.json | --session", file=sys.stderr)
         return 2
     with open(argv[0], encoding="utf-8") as fh:
         spec = BatchSpec.from_dict(json.load(fh))
@@ -107,6 +116,25 @@ def main(argv: list[str]) -> int:
         _emit(Failed(str(exc)))
         return 2
     _emit(Done(report))
+    return 0
+
+
+def serve_session(lines: Any) -> int:
+    """Serve one run per line until the input ends; the engine is built by the first run."""
+    session: EngineSession | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        command = json.loads(line)
+        spec = BatchSpec.from_dict(command["spec"])
+        try:
+            if session is None:
+                session = EngineSession(spec, command.get("capacity"))
+            report = run(spec, session)
+        except (UserError, ValueError, RuntimeError) as exc:
+            _emit(Failed(str(exc)))
+            return 2
+        _emit(Done(report))
     return 0
 
 

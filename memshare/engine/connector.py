@@ -50,15 +50,10 @@ class MemShareConnector(KVConnectorBase_V1):
         self.stats_path: str | None = extra.get("stats_path")
         self.scheduler_side = None
         self.worker_side = None
+        self._debug = extra
+        self._kv_cache_manager: Any = None
         if role == KVConnectorRole.SCHEDULER:
-            from memshare.core import make_policy
-            from memshare.engine.scheduler_side import SchedulerSide
-
-            sharing_policy = make_policy(self.memshare_config,
-                                         **_policy_resources(self.memshare_config, vllm_config))
-            self.scheduler_side = SchedulerSide(self.memshare_config, sharing_policy,
-                                                keep_prefix_hashing=bool(extra.get("debug_keep_prefix_hashing", False)))
-            self._delta = StatsDelta(sharing_policy.stats)
+            self._new_scheduler_side(self.memshare_config)
         else:
             from memshare.engine.worker_side import WorkerSide
 
@@ -67,6 +62,37 @@ class MemShareConnector(KVConnectorBase_V1):
                 skip_remap=bool(extra.get("debug_skip_worker_remap", False)),
                 poison_freed=bool(extra.get("debug_poison_freed", False)),
             )
+
+    def _new_scheduler_side(self, config: MemShareConfig) -> None:
+        from memshare.core import make_policy
+        from memshare.engine.scheduler_side import SchedulerSide
+
+        sharing_policy = make_policy(config, **_policy_resources(config, self._vllm_config))
+        self.scheduler_side = SchedulerSide(config, sharing_policy,
+                                            keep_prefix_hashing=bool(self._debug.get("debug_keep_prefix_hashing", False)))
+        self._delta = StatsDelta(sharing_policy.stats)
+        if self._kv_cache_manager is not None:
+            self.scheduler_side.bind(self._kv_cache_manager)
+
+    def reconfigure(self, config: MemShareConfig) -> None:
+        """Serve the next run with ``config`` (policy, thresholds): a fresh policy, Stage-1 index,
+        pins and statistics on this idle engine. Scheduler role; the workers get the same config
+        through ``MemShareWorker.memshare_reconfigure`` (``memshare.engine.session``)."""
+        side = self.scheduler_side
+        if side is None:
+            raise RuntimeError("memshare: reconfigure is the scheduler-side connector's")
+        if side.requests or side.outstanding_pins():
+            raise RuntimeError(f"memshare: reconfigured with {len(side.requests)} requests and "
+                               f"{side.outstanding_pins()} pinned blocks outstanding")
+        if config.block_size != self.memshare_config.block_size:
+            raise ValueError(f"memshare block size {config.block_size} is not the engine's {self.memshare_config.block_size}")
+        self.memshare_config = config
+        self._new_scheduler_side(config)
+
+    def reconfigure_worker(self, config: MemShareConfig) -> None:
+        """Worker role: the next run's settings (see ``reconfigure``)."""
+        self.memshare_config = config
+        self.worker_side.reconfigure(config)
 
     # NOTE: MemShare hands off nothing: a preempted request is recomputed as usual.
     @property
@@ -102,6 +128,7 @@ class MemShareConnector(KVConnectorBase_V1):
     # ---------------------------------------------------------------- scheduler side
     def bind_kv_cache_manager(self, kv_cache_manager: Any) -> None:
         super().bind_kv_cache_manager(kv_cache_manager)
+        self._kv_cache_manager = kv_cache_manager
         self.scheduler_side.bind(kv_cache_manager)
 
     def get_num_new_matched_tokens(self, request: Any, num_computed_tokens: int) -> tuple[int, bool]:

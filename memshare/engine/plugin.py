@@ -1,6 +1,8 @@
 """``vllm.general_plugins`` entry point: checks the vLLM version when vLLM starts.
 
-It changes nothing by itself; sharing is switched on by the KV connector settings.
+It changes nothing by itself: sharing is switched on by the KV connector settings. It adds two
+methods to vLLM's ``EngineCore`` that nothing calls unless ``memshare bench`` reuses an engine
+for a smaller KV budget (``memshare.engine.adapter.engine.install_pool_utilities``).
 """
 
 from __future__ import annotations
@@ -18,3 +20,7 @@ def register() -> None:
         check_version()
     except UserError as exc:
         logger.warning("memshare plugin: %s", exc)
+        return
+    from memshare.engine.adapter.engine import install_pool_utilities
+
+    install_pool_utilities()

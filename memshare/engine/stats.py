@@ -11,6 +11,7 @@ deterministic, so ``engine_steps`` repeats exactly from run to run on the same m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,16 @@ class StepStats:
     num_preemptions: int = 0
     last_kv_blocks: int = 0  # KV blocks in use at the last record
     step_wall_s: float = 0.0
+    # KV blocks held out of the pool for a smaller budget (an engine reused across budgets):
+    # readings of the whole pool's use (vLLM's stat loggers) subtract them.
+    held_out: int = 0
     _last_t: float | None = None
+
+    def reset(self, held_out: int = 0) -> None:
+        """Start a new run on the same engine (the stat logger keeps this object)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, f.default)
+        self.held_out = held_out
 
     def record(self, num_scheduled: int, kv_used_blocks: int, num_preempted: int) -> None:
         """One ``schedule()`` result: requests scheduled, KV blocks in use, requests preempted."""

@@ -29,3 +29,16 @@ class MemShareWorker(_BaseWorker):  # type: ignore[misc, valid-type]
             connector = get_kv_transfer_group()
             if isinstance(connector, MemShareConnector):
                 connector.bind_model_runner(self.model_runner)
+
+    def memshare_reconfigure(self, config: dict[str, Any]) -> bool:
+        """The next run's ``MemShareConfig`` (as a dict), called on every rank by ``collective_rpc``."""
+        from vllm.distributed.kv_transfer.kv_transfer_state import get_kv_transfer_group, has_kv_transfer_group
+
+        from memshare.core.config import MemShareConfig
+        from memshare.engine.connector import MemShareConnector
+
+        connector = get_kv_transfer_group() if has_kv_transfer_group() else None
+        if not isinstance(connector, MemShareConnector):
+            return False
+        connector.reconfigure_worker(MemShareConfig.from_dict(config))
+        return True

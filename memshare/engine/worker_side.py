@@ -34,22 +34,46 @@ class WorkerSide:
         self._partials: dict[int, list[list[float]]] = {}
         self._stage2_s = 0.0
         self.patched = 0
+        self._kv_caches: Any = None
+        self._vllm_config: Any = None
 
     def register_kv_caches(self, kv_caches: dict[str, torch.Tensor], vllm_config: Any) -> None:
-        vllm_worker.check_parallel(vllm_config, self.config.policy)
+        self._kv_caches, self._vllm_config = kv_caches, vllm_config
         self._model_config = vllm_config.model_config
-        measures = self.config.policy == "memshare"
-        if measures or self.poison_freed:
-            # ``kv`` needs no per-token K, so a poisoning-only reader is never refused for it.
-            self.reader = vllm_worker.make_kv_reader(kv_caches, vllm_config, self.config.distance if measures else "kv")
-        if measures and not self.config.distance.startswith("k_unrope"):
-            self.stage2 = self._stage2(rope=None)
+        self._build()
 
     def bind_runner(self, runner: Any) -> None:
         vllm_worker.check_model_runner(runner)
         self.runner = runner
-        if self.config.policy == "memshare" and self.config.distance.startswith("k_unrope"):
-            self.stage2 = self._stage2(rope=vllm_worker.model_rope(runner, self._model_config))
+        self._build()
+
+    def reconfigure(self, config: MemShareConfig) -> None:
+        """The next run's settings, on an idle engine (``memshare.engine.session``): a fresh KV
+        reader and Stage 2 for ``config``; the debug switches stay the engine's."""
+        if self._pending is not None or self._partials:
+            raise RuntimeError("memshare: the worker side was reconfigured with Stage-2 results outstanding")
+        self.config = config
+        self.reader = self.stage2 = None
+        self.patched, self._stage2_s = 0, 0.0
+        self._build()
+
+    def _build(self) -> None:
+        """The KV reader once the KV caches are registered; Stage 2 once the runner is bound too
+        (``k_unrope`` needs the model's RoPE from it)."""
+        if self._vllm_config is None:
+            return
+        vllm_worker.check_parallel(self._vllm_config, self.config.policy)
+        measures = self.config.policy == "memshare"
+        if self.reader is None and (measures or self.poison_freed):
+            # ``kv`` needs no per-token K, so a poisoning-only reader is never refused for it.
+            self.reader = vllm_worker.make_kv_reader(self._kv_caches, self._vllm_config,
+                                                     self.config.distance if measures else "kv")
+        if not measures or self.stage2 is not None:
+            return
+        if not self.config.distance.startswith("k_unrope"):
+            self.stage2 = self._stage2(rope=None)
+        elif self.runner is not None:
+            self.stage2 = self._stage2(rope=vllm_worker.model_rope(self.runner, self._model_config))
 
     def _stage2(self, rope: Any) -> Any:
         from memshare.engine.stage2_step import Stage2Step

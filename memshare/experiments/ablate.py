@@ -1,6 +1,6 @@
 """``memshare ablate``: sweep MemShare's settings and compare with dense and random sharing.
 
-The grid (``memshare.experiments.grid``) crosses step/block threshold pairs with Stage-1
+One backend engine serves every run of the ablation (``memshare.bench.engines``). The grid (``memshare.experiments.grid``) crosses step/block threshold pairs with Stage-1
 encoders, Stage-2 metrics and distances, as arXiv 2507.21433 studies them. Every point is a
 ``run_bench`` call, so each policy run is an ordinary, resumable run folder under
 ``<out>/runs/``; a rerun of the same ablation skips finished runs.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memshare.bench import BenchConfig, Events
+from memshare.bench import BenchConfig, Engines, Events, pool_capacity
 from memshare.bench.run_metrics import RunMetrics
 from memshare.core.config import DISTANCES, ENCODERS, METRICS
 from memshare.errors import UserError
@@ -107,10 +107,12 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
     emit = on_event or (lambda kind, data: None)
     budgets = cfg.budgets or (cfg.bench.kv_blocks,)
     points: list[dict[str, Any]] = []
-    for budget in budgets:
-        if len(budgets) > 1:
-            emit("status", {"message": f"KV budget {budget} blocks"})
-        points.extend(_grid_at(cfg, dataclasses.replace(cfg.bench, kv_blocks=budget), emit))
+    # One backend engine serves every point at every budget (built with the largest).
+    with Engines(pool_capacity(budgets), per_run=cfg.bench.engine_per_run) as engines:
+        for budget in budgets:
+            if len(budgets) > 1:
+                emit("status", {"message": f"KV budget {budget} blocks"})
+            points.extend(_grid_at(cfg, dataclasses.replace(cfg.bench, kv_blocks=budget), emit, engines))
     # The Pareto front is taken within each budget: a tighter pool is a different workload.
     on_front: set[int] = set()
     front: list[dict[str, Any]] = []
@@ -131,13 +133,13 @@ def run_ablation(cfg: AblateConfig, on_event: Events | None = None) -> dict[str,
         figures.append(budget_plot(points, out / "thresholds_vs_budgets.png", title, quality=cfg.quality))
     result = {"schema_version": SCHEMA_VERSION, "config": cfg.to_dict(), "points": points,
               "pareto": [f"{p['policy']} {p['label']}" + (f" @{p.get('kv_budget')}" if len(budgets) > 1 else "")
-                         for p in front], "plots": figures,
+                         for p in front], "plots": figures, "engines": engines.summary(),
               "written": str(out / "ablation.json")}
     write_json(out / "ablation.json", result)
     return result
 
 
-def _grid_at(cfg: AblateConfig, workload: BenchConfig, emit: Events) -> list[dict[str, Any]]:
+def _grid_at(cfg: AblateConfig, workload: BenchConfig, emit: Events, engines: Engines) -> list[dict[str, Any]]:
     """Dense once, then every grid point (memshare, and random at its measured ratio) on ``workload``."""
     from memshare import bench
 
@@ -146,7 +148,7 @@ def _grid_at(cfg: AblateConfig, workload: BenchConfig, emit: Events) -> list[dic
 
     def one(policy: str, label: str, sharing, g: dict[str, Any]) -> dict[str, Any]:
         call = dataclasses.replace(workload, policies=(policy,), sharing=sharing, out=runs_dir)
-        run = bench.run_bench(call, _relabel(emit, label), reference=dense)[0]
+        run = bench.run_bench(call, _relabel(emit, label), reference=dense, engines=engines)[0]
         return {"policy": policy, **g, **{k: run.get(k) for k in POINT_KEYS}}
 
     dense = None

@@ -40,6 +40,7 @@ def ablate(
     replay: Annotated[Optional[str], typer.Option("--replay", help="Trace file (as bench --replay): every run emits "
                                                   "the traces; quality is top-1 agreement with dense.")] = None,
     max_num_seqs: o.MaxNumSeqs = 256,
+    engine_per_run: o.EnginePerRun = False,
     pairs: Annotated[Optional[str], typer.Option(
         help="Comma list of STEP/BLOCK thresholds: step cosine in [0, 1], block distance in [0, 2] "
              "(default 0.7/0.7,0.8/0.8,0.9/0.8,0.9/0.9).")] = None,
@@ -66,10 +67,10 @@ def ablate(
         kv_blocks=kv_blocks, limit=limit, samples=samples, max_tokens=max_tokens, temperature=temperature,
         replay=replay, model=model, dataset=dataset, data_file=data_file, problem_field=problem_field,
         answer_field=answer_field, id_field=id_field, seed=seed, block_size=block_size, max_num_seqs=max_num_seqs,
-        force=force)
+        force=force, engine_per_run=engine_per_run)
     cfg = AblateConfig.from_options(bench, budgets, pairs=pairs, encoders=encoders, metrics=metrics,
                                     distances=distances, policies=policies, out=out)
-    from memshare_cli.render import BenchProgress, console, rows_table
+    from memshare_cli.render import BenchProgress, console, engines_line, rows_table
 
     with BenchProgress(enabled=not quiet and not json_out) as progress:
         result = run_ablation(cfg, on_event=progress.on_event)
@@ -81,6 +82,7 @@ def ablate(
         rows_table(f"memshare ablate: {bench.dataset_name} / {model}", shown,
                    [_row(p) for p in result["points"]])
         console.print(f"[dim]{result['written']}; plots: {', '.join(result['plots'])}[/dim]")
+        console.print(f"[dim]{engines_line(result['engines'])}[/dim]")
     leaks = [f"{p['policy']} {p['label']}" for p in result["points"] if p.get("leaked_blocks")]
     if leaks:
         fail(f"KV blocks leaked in: {', '.join(leaks)}", code=3)

@@ -38,6 +38,7 @@ def bench(
                                                   "token for token (forced decoding), cut at --max-tokens.")] = None,
     max_num_seqs: o.MaxNumSeqs = 256,
     tensor_parallel_size: o.TensorParallelSize = 1,
+    engine_per_run: o.EnginePerRun = False,
     policy: Policy = None,
     step_threshold: Annotated[float, typer.Option(help="Stage 1: step bag-of-words cosine needed.")] = 0.8,
     block_threshold: Annotated[float, typer.Option(help="Stage 2: largest normalized distance that matches.")] = 0.55,
@@ -70,27 +71,29 @@ def bench(
     With no options: the packaged SmolLM2-135M model on 16 MATH-500 problems, dense vs
     MemShare, offline. A memory-bound run: --kv-blocks 64 --limit 16.
     """
-    from memshare.bench import BenchConfig, run_bench, run_sweep
+    from memshare.bench import BenchConfig, Engines, pool_capacity, run_bench, run_sweep
 
     cfg, budgets = BenchConfig.from_options(
         suite=suite, policy=policy, kv_blocks=kv_blocks, limit=limit, samples=samples, max_tokens=max_tokens,
         temperature=temperature, top_p=top_p, repeats=repeats, replay=replay, model=model, dataset=dataset,
         data_file=data_file, problem_field=problem_field, answer_field=answer_field, id_field=id_field, kind=kind,
         seed=seed, block_size=block_size, max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
-        prefix_caching=prefix_caching, out=out, force=force,
+        prefix_caching=prefix_caching, out=out, force=force, engine_per_run=engine_per_run,
         sharing=dict(step_threshold=step_threshold, block_threshold=block_threshold, distance=distance, metric=metric,
                      encoder=encoder, max_candidates=max_candidates, random_rate=random_rate,
                      share_delay_blocks=share_delay, min_gap_blocks=min_gap, cross_request=cross_request,
                      same_step=same_step, share_siblings=share_siblings))
-    from memshare_cli.render import BenchProgress, bench_table, sweep_table
+    from memshare_cli.render import BenchProgress, bench_table, console, engines_line, sweep_table
 
-    with BenchProgress(enabled=not quiet and not json_out) as progress:
+    with BenchProgress(enabled=not quiet and not json_out) as progress, \
+            Engines(pool_capacity(budgets), per_run=cfg.engine_per_run) as engines:
         if len(budgets) > 1:
-            runs, figure = run_sweep(cfg, budgets, on_event=progress.on_event)
+            runs, figure = run_sweep(cfg, budgets, on_event=progress.on_event, engines=engines)
         else:
-            runs, figure = run_bench(cfg, on_event=progress.on_event), None
+            runs, figure = run_bench(cfg, on_event=progress.on_event, engines=engines), None
     if json_out:
-        typer.echo(json.dumps({"runs": runs, **({"figure": figure} if figure else {})}, indent=2))
+        typer.echo(json.dumps({"runs": runs, "engines": engines.summary(), **({"figure": figure} if figure else {})},
+                              indent=2))
     else:
         for budget in budgets:
             bench_table([r for r in runs if r.get("kv_budget") == budget],
@@ -98,6 +101,7 @@ def bench(
         if len(budgets) > 1:
             sweep_table(runs)
             typer.echo(f"sweep figure: {figure}")
+        console.print(f"[dim]{engines_line(engines.summary())}[/dim]")
     leaks = [r["policy"] for r in runs if r.get("leaked_blocks")]
     if leaks:
         fail(f"KV blocks leaked in: {', '.join(leaks)}", code=3)

@@ -77,7 +77,7 @@ class FakeBench:
         self.calls: list[bench.BenchConfig] = []
         self.leak = leak
 
-    def __call__(self, cfg, on_event=None, reference=None):
+    def __call__(self, cfg, on_event=None, reference=None, engines=None):
         self.calls.append(cfg)
         (policy,) = cfg.policies
         s = cfg.sharing

@@ -91,7 +91,7 @@ def stat_logger_report(engine: Any, steps: StepStats) -> dict[str, Any]:
     cache = engine.vllm_config.cache_config
     report: dict[str, Any] = steps.report()
     report["leaked_blocks"] = steps.last_kv_blocks
-    report["kv_blocks_total"] = cache.num_gpu_blocks - 1 if cache.num_gpu_blocks else None
+    report["kv_blocks_total"] = cache.num_gpu_blocks - 1 - steps.held_out if cache.num_gpu_blocks else None
     report["prefix_caching"] = bool(cache.enable_prefix_caching)
     return report
 
@@ -135,7 +135,66 @@ class StepStatsLogger(_stat_logger_base()):  # type: ignore[misc]
         usage = float(scheduler_stats.kv_cache_usage)
         # NOTE: a pool size unknown to this process still reports a non-empty pool as in use.
         used = round(usage * self.num_blocks) if self.num_blocks else int(usage > 0)
+        if self.num_blocks:
+            used = max(used - self.stats.held_out, 0)
         self.stats.record(scheduled, used, preempted)
 
     def log_engine_initialized(self) -> None:
         return None
+
+
+# --------------------------------------------------------------------------- one engine, many runs
+# A KV budget smaller than the engine's pool is held out of the pool's free queue for a run
+# (``adapter.scheduler.hold_out``). An in-process engine core is reached directly; vLLM's default
+# engine core runs in its own process (``vanilla``), reached through vLLM's utility-call channel,
+# which calls an ``EngineCore`` method by name: the plugin (``memshare.engine.plugin``) adds these
+# two there, in every process vLLM loads its general plugins in (the engine core's included).
+HOLD_METHOD = "memshare_hold_out"
+RELEASE_METHOD = "memshare_release_held"
+
+
+def install_pool_utilities() -> None:
+    """Add ``memshare_hold_out(n)`` and ``memshare_release_held()`` to vLLM's ``EngineCore`` (idempotent)."""
+    from vllm.v1.engine.core import EngineCore
+
+    from memshare.engine.adapter import scheduler as vllm_scheduler
+
+    def hold(core: Any, num_blocks: int) -> int:
+        return vllm_scheduler.hold_out(core.scheduler.kv_cache_manager.block_pool, int(num_blocks))
+
+    def release(core: Any) -> int:
+        return vllm_scheduler.release_held(core.scheduler.kv_cache_manager.block_pool)
+
+    if not hasattr(EngineCore, HOLD_METHOD):
+        setattr(EngineCore, HOLD_METHOD, hold)
+        setattr(EngineCore, RELEASE_METHOD, release)
+
+
+def _core_call(engine: Any, method: str, *args: Any) -> Any:
+    client = engine.engine_core
+    inner = getattr(client, "engine_core", None)  # InprocClient: the EngineCore itself
+    if inner is not None:
+        return getattr(inner, method)(*args)
+    return client.call_utility(method, *args)
+
+
+def pool_size(engine: Any) -> int:
+    """KV blocks the engine was built with that requests can hold (its null block excluded)."""
+    return int(engine.vllm_config.cache_config.num_gpu_blocks) - 1
+
+
+def hold_out(engine: Any, num_blocks: int) -> int:
+    """Hold ``num_blocks`` blocks out of an idle engine's pool; return the blocks requests can hold."""
+    install_pool_utilities()
+    return int(_core_call(engine, HOLD_METHOD, int(num_blocks)))
+
+
+def release_held(engine: Any) -> int:
+    install_pool_utilities()
+    return int(_core_call(engine, RELEASE_METHOD))
+
+
+def reset_prefix_cache(engine: Any) -> None:
+    """Forget every prefix-cache entry of an idle engine (vLLM's own call); raise if blocks are in use."""
+    if not engine.reset_prefix_cache():
+        raise RuntimeError("vLLM could not reset the prefix cache: KV blocks are still in use")

@@ -29,8 +29,9 @@ def prefix_caching_enabled(block_pool: Any) -> bool:
 
 
 def used_blocks(block_pool: Any) -> int:
-    """KV blocks held by requests (the null block excluded); evictable cached blocks count as free."""
-    return (block_pool.num_gpu_blocks - 1) - block_pool.get_num_free_blocks()
+    """KV blocks held by requests (the null block and blocks held out of the pool excluded);
+    evictable cached blocks count as free."""
+    return (block_pool.num_gpu_blocks - 1) - block_pool.get_num_free_blocks() - held_out(block_pool)
 
 
 def scheduled_req_ids(scheduler_output: Any) -> dict[str, int]:
@@ -160,15 +161,49 @@ def replace_block(manager: Any, block_pool: Any, req_id: str, index: int, new_bl
 
 
 def num_kv_blocks(block_pool: Any) -> int:
-    """Blocks requests can hold (the pool keeps one as its null block)."""
-    return block_pool.num_gpu_blocks - 1
+    """Blocks requests can hold (the pool keeps one as its null block; held-out blocks excluded)."""
+    return block_pool.num_gpu_blocks - 1 - held_out(block_pool)
 
 
 def leaked_blocks(block_pool: Any) -> int:
-    """Blocks not back in the free pool plus blocks whose ref count is not zero."""
-    not_free = (block_pool.num_gpu_blocks - 1) - block_pool.get_num_free_blocks()
-    nonzero = sum(1 for b in block_pool.blocks if not b.is_null and b.ref_cnt != 0)
+    """Blocks not back in the free pool plus blocks whose ref count is not zero (held-out blocks excluded)."""
+    held = {b.block_id for b in getattr(block_pool, _HELD, ())}
+    not_free = (block_pool.num_gpu_blocks - 1) - block_pool.get_num_free_blocks() - len(held)
+    nonzero = sum(1 for b in block_pool.blocks if not b.is_null and b.ref_cnt != 0 and b.block_id not in held)
     return max(not_free, nonzero)
+
+
+# ------------------------------------------------------------------ a smaller budget in a larger pool
+# One engine serves runs at several KV budgets (``memshare.engine.session``): it is built with the
+# largest, and a run at a smaller one holds the difference out of the free queue through the pool's
+# own verb, so admission and preemption see exactly the smaller pool. NOTE: vLLM's admission
+# watermark (``scheduler_config.watermark``, default 0) is a fraction of the built pool; the backend
+# never sets it.
+_HELD = "_memshare_held_out"
+
+
+def held_out(block_pool: Any) -> int:
+    return len(getattr(block_pool, _HELD, ()))
+
+
+def hold_out(block_pool: Any, num_blocks: int) -> int:
+    """Take ``num_blocks`` free blocks out of the pool until ``release_held``; return the blocks
+    requests can hold now. Call on an idle engine after its prefix cache was reset."""
+    if held_out(block_pool):
+        raise RuntimeError("memshare: blocks are already held out of this pool (release_held first)")
+    if num_blocks < 0 or num_blocks > block_pool.get_num_free_blocks():
+        raise ValueError(f"cannot hold {num_blocks} of {block_pool.get_num_free_blocks()} free KV blocks")
+    setattr(block_pool, _HELD, block_pool.get_new_blocks(num_blocks) if num_blocks else [])
+    return num_kv_blocks(block_pool)
+
+
+def release_held(block_pool: Any) -> int:
+    """Give the held-out blocks back to the free queue; return how many."""
+    blocks = getattr(block_pool, _HELD, [])
+    if blocks:
+        block_pool.free_blocks(blocks)
+    setattr(block_pool, _HELD, [])
+    return len(blocks)
 
 
 # --------------------------------------------------------------------------- in-process engine
