@@ -262,3 +262,29 @@ def test_worker_side_measures_a_step_and_hands_the_sums_over_after(fake_layers, 
     want = stage2_partials(k_ref[1], v_ref[1], k_ref[[4, 2]], v_ref[[4, 2]], distance="kv").sums
     torch.testing.assert_close(torch.tensor(out.partials[9]), want)
     assert out.stage2_s > 0 and side.take_results() is None
+
+
+def test_a_reconfigured_worker_side_measures_like_a_fresh_one(fake_layers, monkeypatch):
+    # One engine serves a dense run, then a memshare run, then dense again (memshare.engine.session).
+    from memshare.engine.messages import MemShareMeta, Stage2Job
+
+    monkeypatch.setattr(adapter, "cpu_attention_isa", lambda *a: "vec")
+    views = cpu_views()
+    fill_as_cpu_vec_kernel(views, HEAD, 32)
+    fake_layers.update({n: _Layer() for n in views})
+    job = MemShareMeta(jobs=[Stage2Job(3, 1, 1, [4, 2], [4, 2])])
+    fresh = WorkerSide(MemShareConfig(policy="memshare", distance="kv"))
+    fresh.register_kv_caches(views, fake_vllm_config(views))
+    fresh.handle(job)
+    reused = WorkerSide(MemShareConfig(policy="dense"))
+    reused.register_kv_caches(views, fake_vllm_config(views))
+    assert reused.reader is None and reused.stage2 is None
+    reused.reconfigure(MemShareConfig(policy="memshare", distance="kv"))
+    reused.handle(job)
+    assert reused.take_results().partials == fresh.take_results().partials
+    reused.reconfigure(MemShareConfig(policy="dense"))
+    assert reused.reader is None and reused.stage2 is None
+    with pytest.raises(UserError, match="pipeline parallelism"):  # every reconfigure re-checks the layout
+        side = WorkerSide(MemShareConfig(policy="dense"))
+        side.register_kv_caches(views, fake_vllm_config(views, pp=2))
+        side.reconfigure(MemShareConfig(policy="memshare"))
