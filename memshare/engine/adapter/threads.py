@@ -13,9 +13,12 @@ Where ``auto`` fails and the user set nothing, the backend sets a list per rank:
 * fewer CPUs than ranks, up to two ranks per CPU: one CPU per rank, round robin (``0|1|0`` for
   3 ranks on 2 CPUs). Ranks meet in an all-reduce in every layer, so a rank waits for the
   slowest one: one pinned thread each keeps the overlap to ranks taking turns on a core. Measured
-  on the shared 2-CPU machine (TP = 3, 2 prompts, 64 + 17 output tokens): ``0|1|0`` generated
-  them in 23 s; ``nobind`` (each rank runs 2 OpenMP threads, 6 on 2 CPUs, all spinning at every
-  all-reduce) had finished only the 17-token request after 12 minutes, when it was stopped;
+  on the shared 2-CPU machine (TP = 3, 2 prompts, 64 + 17 output tokens, runs alternated):
+  ``0|1|0`` generated them in 19-21 s; ``nobind`` with ``OMP_NUM_THREADS=1`` (one thread per rank,
+  unpinned) in 34-41 s; plain ``nobind`` (2 OpenMP threads per rank, 6 on 2 CPUs, spinning at every
+  all-reduce) had finished only the 17-token request after 12 minutes, when it was stopped. The
+  price of pinning: a rank cannot move off a CPU that another busy process holds (seen at start-up
+  on the shared machine, next to another engine's threads);
 * more than two ranks per CPU: refused (``UserError``); set the variable by hand to insist.
 
 Where ``auto`` works (a NUMA node per rank), vLLM's own NUMA-aware choice stands.
