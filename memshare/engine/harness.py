@@ -148,7 +148,7 @@ class MemShareVLLM(VLLM):
     def __init__(self, pretrained: str, memshare_stats: str | None = None, data_parallel_size: int = 1,
                  **kwargs: Any) -> None:
         adapter.check_version()
-        adapter.set_engine_env()
+        adapter.set_engine_env(int(kwargs.get("tensor_parallel_size", 1)))
         if int(data_parallel_size) != 1:
             # lm_eval runs each data-parallel replica as its own engine in a Ray actor.
             raise UserError("memshare-vllm runs one engine: use tensor_parallel_size, not data_parallel_size")

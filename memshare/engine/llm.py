@@ -105,9 +105,10 @@ def make_engine(settings: EngineSettings, sharing: MemShareConfig | None, *,
     if settings.engine_mode == "defaults":
         from memshare.engine.stats import StepStats
 
+        adapter.set_engine_env(settings.tensor_parallel_size, vllm_defaults=True)
         stats = StepStats()
         return vllm_engine.build_engine(kwargs, stats=stats), stats
-    adapter.set_engine_env()
+    adapter.set_engine_env(settings.tensor_parallel_size)
     engine = vllm_engine.build_engine(kwargs, force_async=settings.engine_mode == "async")
     return engine, watch_steps(engine)
 
@@ -125,7 +126,7 @@ def make_llm(settings: EngineSettings, sharing: MemShareConfig | None, **kw: Any
         raise ValueError(f"make_llm builds in-process engines; engine mode {settings.engine_mode!r} needs make_engine")
     adapter.check_version()
     # One process: the scheduler's statistics are read directly after a run.
-    adapter.set_engine_env()
+    adapter.set_engine_env(settings.tensor_parallel_size)
     from vllm import LLM
 
     return LLM(**engine_kwargs(settings, sharing, **kw))

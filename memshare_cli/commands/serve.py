@@ -44,12 +44,15 @@ def serve(
                               max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
                               engine_mode=engine_mode_for(policy))
     argv = server_argv(settings, sharing, host=host, port=port, stats_path=stats_file)
+    from memshare.engine.adapter import engine_env
+
+    env = engine_env(os.environ, in_process=False, vllm_defaults=settings.engine_mode == "defaults",
+                     tensor_parallel_size=tensor_parallel_size)
     if print_only:
         import shlex
 
-        typer.echo(shlex.join(argv))
+        # What the server needs on top of this shell's environment, so the printed line runs as is.
+        added = [f"{k}={shlex.quote(v)}" for k, v in env.items() if os.environ.get(k) != v]
+        typer.echo(" ".join([*added, shlex.join(argv)]))
         return
-    from memshare.engine.adapter import engine_env
-
-    env = engine_env(os.environ, in_process=False, vllm_defaults=settings.engine_mode == "defaults")
     os.execve(argv[0], argv, env)

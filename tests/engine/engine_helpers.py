@@ -36,10 +36,13 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
                kv_blocks: int | None = None, max_model_len: int = 1024, debug: dict[str, Any] | None = None,
                temperature: float = 0.0, max_num_seqs: int = 256, prefix_caching: bool = True,
                samples: int = 1, engine_mode: str = "backend", forced: list[list[int]] | None = None,
-               logprobs: int = 0, extra: dict[str, Any] | None = None) -> tuple[list[list[int]], dict[str, Any]]:
+               logprobs: int = 0, extra: dict[str, Any] | None = None, tensor_parallel_size: int = 1,
+               record_decisions: bool = False) -> tuple[list[list[int]], dict[str, Any]]:
     """Generate ``samples`` seeded samples per prompt; return (output token ids in job order:
     prompt-major, then sample), engine report). ``forced``: one trace per prompt, replayed by every
-    sample of it; ``logprobs``: raw top-k logprobs saved under ``tmp/logprobs``."""
+    sample of it; ``logprobs``: raw top-k logprobs saved under ``tmp/logprobs``; ``record_decisions``:
+    every Stage-2 decision with its distances in ``tmp/decisions.json`` (``distance_probe``).
+    The thread binding a tensor-parallel run needs is left to the child, as for ``memshare bench``."""
     tmp.mkdir(parents=True, exist_ok=True)
     samples_path = tmp / "samples.jsonl"
     samples_path.unlink(missing_ok=True)
@@ -47,7 +50,7 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
         "engine": {"model": model_path(), "block_size": 32, "kv_blocks": kv_blocks, "max_num_seqs": max_num_seqs,
                    "max_model_len": max_model_len, "seed": 0, "prefix_caching": prefix_caching,
                    "engine_mode": engine_mode, "forced_decoding": forced is not None,
-                   "extra": extra or {}},
+                   "tensor_parallel_size": tensor_parallel_size, "extra": extra or {}},
         "sharing": policy.to_dict() if policy else None,
         "sampling": {"max_tokens": max_tokens, "temperature": temperature, "top_p": 1.0, "seed": 0,
                      "logprobs": logprobs},
@@ -61,8 +64,9 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = engine_env(os.environ, in_process=True, quiet=True, vllm_defaults=engine_mode == "defaults")
-    proc = subprocess.run([sys.executable, "-m", "memshare.engine.batch", str(spec_path)], capture_output=True,
-                          text=True, env=env, timeout=900)
+    child = (["tests.engine.distance_probe", str(spec_path), str(tmp / "decisions.json")] if record_decisions
+             else ["memshare.engine.batch", str(spec_path)])
+    proc = subprocess.run([sys.executable, "-m", *child], capture_output=True, text=True, env=env, timeout=900)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     done = [e for e in events if e.get("event") == "done"]
     if proc.returncode != 0 or not done:

@@ -176,3 +176,32 @@ def test_serve_soak_streams_drops_malformed_then_idle_with_counters_on_metrics(t
             assert m[f"vllm:memshare_{key}_total"] == report[key], key
     finally:
         _stop(proc)
+
+
+@pytest.mark.slow
+def test_serve_tensor_parallel_3_answers_and_its_counters_move(tmp_path):
+    """``--tensor-parallel-size 3`` on the CPU build: the packaged model's 3 KV heads, one per rank.
+    ``memshare serve`` sets the thread binding vLLM needs where there are fewer NUMA nodes than ranks."""
+    from memshare.engine.adapter import threads
+
+    facts = threads._cpu_facts()
+    binding = threads.thread_binding(3, *facts) if facts is not None else None
+    proc, port, base, model, _stats = _start_server(
+        tmp_path, "--tensor-parallel-size", "3", "--policy", "memshare", "--block-size", "32", "--kv-blocks", "64",
+        "--step-threshold", "0", "--block-threshold", "2")
+    try:
+        before = _metrics(base)
+        body = json.dumps({"model": model, "prompt": "List the even numbers: 2, 4, 6,", "max_tokens": 96,
+                           "ignore_eos": True, "temperature": 0}).encode()
+        assert _post(port, body)[0] == 200
+        m = _metrics(base)
+        moved = {k: v - before.get(k, 0) for k, v in m.items() if "memshare" in k or "generation_tokens" in k}
+        assert moved["vllm:generation_tokens_total"] == 96, moved
+        assert moved["vllm:memshare_full_blocks_total"] >= 2, moved  # 96 output tokens fill 2-3 blocks of 32
+        assert proc.poll() is None
+    finally:
+        _stop(proc)
+    log = (tmp_path / "server.log").read_text()
+    if binding is not None:
+        assert f"{threads.THREADS_BIND_ENV}={binding} " in log
+    assert "tensor_parallel_size=3" in log

@@ -6,6 +6,7 @@ keeps private: the scheduler's per-request block lists and the worker's block ta
 Those touches live here and nowhere else, so a vLLM upgrade is one package to review:
 
 * ``version``: the supported vLLM versions and the environment the backend needs;
+* ``threads``: the CPU build's OpenMP thread binding of tensor-parallel workers;
 * ``scheduler``: the scheduler's block pool and per-request block lists, and the
   in-process engine's scheduler (statistics);
 * ``worker``: the worker's block table, the KV cache facts of its attention layers and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from memshare.engine.adapter import threads
 from memshare.errors import UserError
 
 SUPPORTED = ((0, 32), (0, 33))  # 0.33 reviewed row by row: docs/GPU.md "vLLM 0.33"
@@ -35,20 +36,26 @@ def check_version() -> str:
 
 
 def engine_env(base: Mapping[str, str], *, in_process: bool, quiet: bool = False,
-               vllm_defaults: bool = False) -> dict[str, str]:
+               vllm_defaults: bool = False, tensor_parallel_size: int = 1) -> dict[str, str]:
     """The environment of a child process that runs vLLM with the backend; ``vllm_defaults``:
-    plain vLLM as users run it (nothing added but the log level)."""
+    plain vLLM as users run it (nothing added but the log level and what it needs to start:
+    the CPU build's thread binding for ``tensor_parallel_size`` ranks, ``threads``)."""
     if vllm_defaults:
         # NOTE: dropped even where this process set them (``set_engine_env``): vLLM decides.
         env = {k: v for k, v in base.items() if k not in BACKEND_ENV and k not in IN_PROCESS_ENV}
     else:
         env = {**base, **BACKEND_ENV, **(IN_PROCESS_ENV if in_process else {})}
+    threads.apply_binding(env, tensor_parallel_size)
     if quiet:
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     return env
 
 
-def set_engine_env() -> None:
-    """This process is about to build an in-process engine (values the user set are kept)."""
-    for key, value in {**BACKEND_ENV, **IN_PROCESS_ENV}.items():
-        os.environ.setdefault(key, value)
+def set_engine_env(tensor_parallel_size: int = 1, *, vllm_defaults: bool = False) -> None:
+    """This process is about to build an engine of ``tensor_parallel_size`` ranks: in-process (the
+    backend's environment) or, with ``vllm_defaults``, plain vLLM (only the thread binding it needs
+    to start). Values the user set are kept."""
+    if not vllm_defaults:
+        for key, value in {**BACKEND_ENV, **IN_PROCESS_ENV}.items():
+            os.environ.setdefault(key, value)
+    threads.set_binding(tensor_parallel_size)
