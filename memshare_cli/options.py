@@ -20,7 +20,7 @@ TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for sampling, GPQA option order and the random policy.")]
 BlockSize = Annotated[int, typer.Option("--block-size", help="Tokens per KV block (a multiple of 32 on CPU).")]
 KVBlocks = Annotated[Optional[int], typer.Option("--kv-blocks", help="Cap the KV pool at N blocks: makes a memory-bound run on purpose.")]
-TensorParallelSize = Annotated[int, typer.Option("--tensor-parallel-size", help="GPUs to shard the model over (vLLM tensor parallelism).")]
+TensorParallelSize = Annotated[int, typer.Option("--tensor-parallel-size", help="Ranks to shard the model over (vLLM tensor parallelism): GPUs, or CPU ranks on the CPU build (which gets a thread binding per rank).")]
 MaxNumSeqs = Annotated[int, typer.Option("--max-num-seqs", help="Most requests running at once.")]
 EnginePerRun = Annotated[bool, typer.Option("--engine-per-run", help="Start a fresh engine for every run (default: "
                                             "one engine per kind serves every policy, threshold and KV budget).")]

@@ -97,7 +97,8 @@ class Engines:
         from memshare.engine.adapter import engine_env
 
         env = engine_env({**os.environ, "PYTHONUNBUFFERED": "1"}, in_process=True, quiet=True,
-                         vllm_defaults=spec.engine.engine_mode == "defaults")
+                         vllm_defaults=spec.engine.engine_mode == "defaults",
+                         tensor_parallel_size=spec.engine.tensor_parallel_size)
         self._log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="memshare-engine-", delete=False)
         self._proc = subprocess.Popen([sys.executable, "-m", "memshare.engine.batch", "--session"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,

@@ -4,6 +4,8 @@ Runs ``memshare.engine.batch`` on ``SPEC`` (same events on stdout) with the mems
 ``decide`` wrapped, then writes to ``OUT`` one JSON row per measured proposal: query, candidates,
 the distances the engine measured (the scheduler side's sum of every rank's partial sums) and the
 choice. The scheduler side runs in this process (the backend's in-process engine core).
+``--after-dense``: the same engine first serves the spec with the dense policy, so the measured run
+is a reused engine's (``memshare.engine.session``: settings reach every rank by RPC).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 
-def main(spec_path: str, out_path: str) -> int:
+def main(spec_path: str, out_path: str, *flags: str) -> int:
     from memshare.core.policies.memshare import MemSharePolicy
     from memshare.engine import batch
 
@@ -30,7 +32,14 @@ def main(spec_path: str, out_path: str) -> int:
         return choice
 
     MemSharePolicy.decide = recording
-    code = batch.main([spec_path])
+    if "--after-dense" in flags:
+        spec = json.loads(Path(spec_path).read_text())
+        dense = {**spec, "sharing": {**spec["sharing"], "policy": "dense"},
+                 "samples_path": spec["samples_path"] + ".dense"}
+        capacity = spec["engine"]["kv_blocks"]
+        code = batch.serve_session([json.dumps({"spec": s, "capacity": capacity}) for s in (dense, spec)])
+    else:
+        code = batch.main([spec_path])
     Path(out_path).write_text(json.dumps(rows))
     return code
 

@@ -37,11 +37,12 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
                temperature: float = 0.0, max_num_seqs: int = 256, prefix_caching: bool = True,
                samples: int = 1, engine_mode: str = "backend", forced: list[list[int]] | None = None,
                logprobs: int = 0, extra: dict[str, Any] | None = None, tensor_parallel_size: int = 1,
-               record_decisions: bool = False) -> tuple[list[list[int]], dict[str, Any]]:
+               record_decisions: bool = False, after_dense: bool = False) -> tuple[list[list[int]], dict[str, Any]]:
     """Generate ``samples`` seeded samples per prompt; return (output token ids in job order:
     prompt-major, then sample), engine report). ``forced``: one trace per prompt, replayed by every
     sample of it; ``logprobs``: raw top-k logprobs saved under ``tmp/logprobs``; ``record_decisions``:
-    every Stage-2 decision with its distances in ``tmp/decisions.json`` (``distance_probe``).
+    every Stage-2 decision with its distances in ``tmp/decisions.json`` (``distance_probe``; with
+    ``after_dense`` the engine serves a dense run first and the returned run reuses it)
     The thread binding a tensor-parallel run needs is left to the child, as for ``memshare bench``."""
     tmp.mkdir(parents=True, exist_ok=True)
     samples_path = tmp / "samples.jsonl"
@@ -64,7 +65,8 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = engine_env(os.environ, in_process=True, quiet=True, vllm_defaults=engine_mode == "defaults")
-    child = (["tests.engine.distance_probe", str(spec_path), str(tmp / "decisions.json")] if record_decisions
+    child = (["tests.engine.distance_probe", str(spec_path), str(tmp / "decisions.json"),
+              *(["--after-dense"] if after_dense else [])] if record_decisions
              else ["memshare.engine.batch", str(spec_path)])
     proc = subprocess.run([sys.executable, "-m", *child], capture_output=True, text=True, env=env, timeout=900)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -73,4 +75,4 @@ def run_engine(tmp: Path, prompts: list[list[int]], *, policy: MemShareConfig | 
         raise AssertionError(f"engine run failed ({proc.returncode}): {events[-1:] or proc.stderr[-2000:]}")
     rows = {(r["problem_id"], r["sample_index"]): r for r in map(json.loads, samples_path.read_text().splitlines())}
     return ([rows[(f"p{i}", k)]["output_token_ids"] for i in range(len(prompts)) for k in range(samples)],
-            done[0]["report"])
+            done[-1]["report"])

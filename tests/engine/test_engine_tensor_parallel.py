@@ -7,7 +7,9 @@ both runs emit the same tokens in the same engine steps whatever they share; the
 lies inside the measured distances (0.57-0.62 here), so a wrong sum would change which blocks are
 shared as well as the distances. The CPU build needs a thread binding for 3 ranks on a machine
 with fewer NUMA nodes: the engine process sets it (``memshare.engine.adapter.threads``), as for
-``memshare bench``. Slow: two engine starts, about 3 minutes on 2 loaded cores.
+``memshare bench``. The TP = 3 engine serves a dense run first, so its measured run is a reused
+engine's: the run's settings must reach all 3 ranks (``MemShareWorker.memshare_reconfigure``).
+Slow: two engine starts, about 3-4 minutes on 2 loaded cores.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ SAME = ("engine_steps", "num_preemptions", "full_blocks", "shared_blocks", "free
         "stage1_candidates", "stage2_candidates", "block_steps_freed", "output_tokens", "affected_ratio")
 
 
-def _replay(tmp: Path, tensor_parallel_size: int):
+def _replay(tmp: Path, tensor_parallel_size: int, after_dense: bool = False):
     data = json.loads(TRACES.read_text())
     traces = data["outputs"]
     outs, report = run_engine(tmp, chat_ids(data["prompts"]), policy=LOOSE, max_tokens=max(map(len, traces)),
-                              forced=traces, tensor_parallel_size=tensor_parallel_size, record_decisions=True)
+                              forced=traces, tensor_parallel_size=tensor_parallel_size, record_decisions=True,
+                              after_dense=after_dense)
     decisions = json.loads((tmp / "decisions.json").read_text())
     return traces, outs, report, decisions
 
@@ -48,7 +51,8 @@ def _by_query(decisions: list[dict]) -> dict[tuple[str, int], dict]:
 
 def test_tensor_parallel_stage2_sums_add_up_to_one_rank(tmp_path):
     traces, outs1, one, dec1 = _replay(tmp_path / "tp1", 1)
-    _, outs3, three, dec3 = _replay(tmp_path / "tp3", 3)
+    _, outs3, three, dec3 = _replay(tmp_path / "tp3", 3, after_dense=True)
+    assert three["engine_facts"]["session"]["reused"] and not one["engine_facts"]["session"]["reused"]
     assert outs1 == outs3 == traces
     # Each rank keeps one of the 3 KV heads in the same KV budget: three times the blocks.
     assert three["kv_blocks_total"] >= 3 * (one["kv_blocks_total"] - 1)
