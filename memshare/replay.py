@@ -28,6 +28,20 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 DEFAULT_TRACES = "deepseek-r1.jsonl"  # --suite reasoning's workload (45 DeepSeek-R1 traces, not packaged)
 # Grader kind by the ``dataset`` field of a trace row; anything else is graded as math.
 _KIND_OF = {"aime24": "aime", "aime25": "aime", "aime": "aime", "gpqa-diamond": "gpqa", "gpqa": "gpqa"}
+# Study discipline: rules and thresholds are chosen on the first CHOICE_TRACES traces of a file
+# (in file order) and every headline figure is reported on the rest (``memshare study --split``,
+# ``memshare bench --split``).
+CHOICE_TRACES = 16
+SPLITS = ("choice", "report", "all")
+
+
+def split_rows(n: int, split: str) -> range:
+    """Row indices of a trace file with ``n`` rows that belong to ``split``."""
+    if split == "choice":
+        return range(min(CHOICE_TRACES, n))
+    if split == "report":
+        return range(min(CHOICE_TRACES, n), n)
+    return range(n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +77,15 @@ def replay_name(path: str | Path) -> str:
     return "replay-" + (path.parent.name.split("__")[0] if path.stem == "samples" else path.stem)
 
 
-def load_traces(path: str | Path, *, limit: int | None = None, kind: str | None = None) -> list[Trace]:
-    """The traces of a replay file (first ``limit``); one clear ``UserError`` when it has none."""
+def load_traces(path: str | Path, *, limit: int | None = None, kind: str | None = None,
+                split: str = "all") -> list[Trace]:
+    """The traces of a replay file (the first ``limit`` of ``split``); one clear ``UserError`` when
+    it has none."""
     path = Path(path)
+    if split not in SPLITS:
+        raise UserError(f"--split {split!r}: use one of {', '.join(SPLITS)}")
     rows = read_rows(path)
+    rows = [rows[i] for i in split_rows(len(rows), split)]
     if limit is not None:
         if limit < 1:
             raise UserError(f"--limit must be at least 1, got {limit}")

@@ -46,7 +46,7 @@ def chat_prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
 
 def load_workload(model: str, max_tokens: int, *, replay: str | None = None, dataset: str = DEFAULT_DATASET,
                   data_file: str | None = None, limit: int | None = None, fields: FieldMap | None = None,
-                  seed: int = 0, kind: str | None = None,
+                  seed: int = 0, kind: str | None = None, split: str = "all",
                   status: Callable[[str], None] | None = None) -> Workload:
     """The problems (a replay file's traces, or a dataset's), then the model, then the token ids.
 
@@ -55,7 +55,7 @@ def load_workload(model: str, max_tokens: int, *, replay: str | None = None, dat
     from memshare.models import resolve_model
 
     if replay:
-        traces = load_traces(replay, limit=limit, kind=kind)
+        traces = load_traces(replay, limit=limit, kind=kind, split=split)
         return tokenize_traces(resolve_model(model, status=status), traces, max_tokens)
     problems = load_problems(dataset, data_file=data_file, limit=limit, fields=fields or FieldMap(), seed=seed,
                              kind=kind)

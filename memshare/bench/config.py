@@ -15,6 +15,8 @@ FIDELITY_TOP_K = 8
 RUN_ORDER = ("vanilla", "vanilla-sync", "dense", "memshare", "random")
 # A suite's ``replay`` that means "the DeepSeek-R1 traces" (``memshare.replay.default_traces``).
 DEFAULT_REPLAY = "<deepseek-r1 traces>"
+# --suite reasoning-long's size: measured to fit 45 minutes on 2 CPU cores (docs/RESULTS.md).
+LONG_TRACES, LONG_BUDGETS = 4, "96,160"
 # Preset workloads for `memshare bench --suite NAME`.
 SUITES = {
     "throughput": {"limit": 32, "kv_blocks": 96, "policy": "vanilla,dense,random,memshare", "repeats": 3,
@@ -28,12 +30,22 @@ SUITES = {
     # the two tighter budgets, sized to run in about 20 minutes on 2 CPU cores.
     "reasoning": {"replay": DEFAULT_REPLAY, "limit": 8, "max_tokens": 512, "kv_blocks": "48,64,96",
                   "policy": "vanilla,dense,random,memshare", "repeats": 1},
+    # Issue 29's engine confirmation: the study's best sharing rule (share delay 4, block 0.6) on
+    # report-split traces (never used to choose it) at 2,048 tokens, random matched on freed
+    # memory-time, a tight and a loose budget.
+    "reasoning-long": {"replay": DEFAULT_REPLAY, "split": "report", "limit": LONG_TRACES, "max_tokens": 2048,
+                       "kv_blocks": LONG_BUDGETS, "policy": "vanilla,dense,random,memshare", "repeats": 1,
+                       "match_random": "freed", "sharing": {"share_delay_blocks": 4, "block_threshold": 0.6}},
 }
+# How ``random`` is matched to ``memshare`` when both run: on the share of eligible blocks it
+# shares (``affected``), or on the memory-time it frees (``freed``, the study's axis).
+MATCH_RANDOM = ("affected", "freed")
 
 
 # What an option left out (None) becomes when no suite sets it.
 OPTION_DEFAULTS = {"limit": 16, "kv_blocks": None, "policy": "dense,memshare", "repeats": 1, "max_tokens": 512,
-                   "samples": 1, "temperature": 0.0, "top_p": 1.0, "replay": None}
+                   "samples": 1, "temperature": 0.0, "top_p": 1.0, "replay": None, "split": "all",
+                   "match_random": "affected"}
 
 
 def parse_budgets(value: str | int | None) -> tuple[int | None, ...]:
@@ -94,6 +106,8 @@ class BenchConfig:
     prefix_caching: bool = True
     kind: str | None = None  # with data_file: a benchmark of its own, named after the file
     replay: str | None = None  # a trace file: every policy emits its traces (memshare.replay)
+    split: str = "all"  # which of the replay file's traces (memshare.replay.SPLITS)
+    match_random: str = "affected"  # random's rate from memshare's run (MATCH_RANDOM)
     engine_mode: str = "backend"  # the backend policies' engine (``ENGINE_MODES``; "async" for tests)
     engine_per_run: bool = False  # a fresh engine for every run (default: one per kind, reused)
 
@@ -125,6 +139,10 @@ class BenchConfig:
             raise UserError(f"--max-num-seqs must be at least 1, got {self.max_num_seqs}")
         if self.replay and self.samples > 1:
             raise UserError("--samples > 1 with --replay: every sample would emit the same trace")
+        if self.split != "all" and not self.replay:
+            raise UserError(f"--split {self.split} chooses replay traces: give --replay (or a replay suite)")
+        if self.match_random not in MATCH_RANDOM:
+            raise UserError(f"--match-random {self.match_random!r}: use one of {', '.join(MATCH_RANDOM)}")
         if self.replay and self.data_file:
             raise UserError("--replay and --data-file both name the prompts: give one")
         bad = [p for p in self.policies if p not in ALL_POLICIES]
@@ -144,15 +162,18 @@ class BenchConfig:
             suite: a preset of ``SUITES``; options the user gave (not None) win over it.
             policy: comma list of policy names (``--policy``); kv_blocks: ``parse_budgets``' input.
             problem_field, answer_field, id_field: the ``FieldMap`` of ``--data-file``.
-            sharing: ``MemShareConfig`` fields (block size and seed come from the options).
+            sharing: ``MemShareConfig`` fields (block size and seed come from the options); None
+                where left out: the suite's ``sharing`` preset, else the config's default.
             options: the other fields of ``BenchConfig``; None where an ``OPTION_DEFAULTS`` one was left out.
         """
         given = {key: options.pop(key, None) for key in OPTION_DEFAULTS if key not in ("policy", "kv_blocks")}
         resolved = resolve_options(suite, {**given, "policy": policy, "kv_blocks": kv_blocks})
         budgets = parse_budgets(resolved.pop("kv_blocks"))
         names = tuple(p.strip() for p in resolved.pop("policy").split(",") if p.strip())
+        sharing = {**SUITES.get(suite or "", {}).get("sharing", {}),
+                   **{k: v for k, v in (sharing or {}).items() if v is not None}}
         cfg = cls(**options, **resolved, kv_blocks=budgets[0], policies=names,
-                  fields=FieldMap(problem_field, answer_field, id_field), sharing=MemShareConfig(**(sharing or {})))
+                  fields=FieldMap(problem_field, answer_field, id_field), sharing=MemShareConfig(**sharing))
         return cfg, budgets
 
     def engine_mode_for(self, policy_name: str) -> str:
@@ -168,7 +189,21 @@ class BenchConfig:
             return None
         sharing = self.sharing.replace(policy=policy_name)
         if policy_name == "random" and "memshare" in measured:
-            sharing = sharing.replace(random_rate=min(1.0, float(measured["memshare"].get("affected_ratio") or 0.0)))
+            sharing = sharing.replace(random_rate=matched_rate(measured["memshare"], self.match_random))
         return sharing
 
 
+def matched_rate(memshare: dict[str, Any], match: str) -> float:
+    """The random policy's rate that matches a measured memshare run.
+
+    ``affected``: the share of eligible blocks memshare shared. ``freed``: memshare's freed
+    block-steps over the run's eligible block-steps (every eligible block shared the moment it
+    became eligible); random, which shares at that moment, then frees about as much memory-time
+    (its own ``freed_block_steps_share`` is measured and reported beside memshare's).
+    """
+    if match == "freed":
+        eligible = memshare.get("eligible_block_steps") or 0
+        rate = (memshare.get("block_steps_freed") or 0) / eligible if eligible else 0.0
+    else:
+        rate = float(memshare.get("affected_ratio") or 0.0)
+    return min(1.0, max(0.0, rate))

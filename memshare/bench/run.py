@@ -53,7 +53,7 @@ def run_budgets(cfg: BenchConfig, budgets: tuple[int | None, ...], on_event: Eve
 
     emit = on_event or (lambda kind, data: None)
     work = load_workload(cfg.model, cfg.max_tokens, replay=cfg.replay, dataset=cfg.dataset, data_file=cfg.data_file,
-                         limit=cfg.limit, fields=cfg.fields, seed=cfg.seed, kind=cfg.kind,
+                         limit=cfg.limit, fields=cfg.fields, seed=cfg.seed, kind=cfg.kind, split=cfg.split,
                          status=lambda msg: emit("status", {"message": msg}))
     for note in work.notes:
         emit("status", {"message": note})
@@ -138,6 +138,8 @@ def _run_one(cfg: BenchConfig, policy_name: str, sharing: MemShareConfig | None,
         params["repeat"] = rep
     if cfg.replay:
         params["replay"] = str(Path(cfg.replay).resolve())
+        if cfg.split != "all":
+            params["split"] = cfg.split
     run = RunDir(Path(cfg.out) / run_name(cfg.dataset_name, cfg.model, policy_name, params))
     kind = problems[0].kind if problems else "math"
     run.prepare({"policy": policy_name, "dataset": cfg.dataset_name, "kind": kind, "model": cfg.model, **params}, cfg.force)

@@ -52,6 +52,7 @@ class RunMetrics:
     tokens_per_step: float | None = _m("tok/step", "{:.2f}")
     block_steps_held: int | None = _m("block-steps held", "{}", engine=True)
     block_steps_freed: int | None = _m("block-steps freed", "{}", engine=True)
+    eligible_block_steps: int | None = _m("eligible block-steps", "{}", engine=True)
     freed_block_steps_share: float | None = _m("freed mem-time", "{:.1%}")
     affected_ratio: float | None = _m("affected", "{:.1%}", engine=True)
     shared_blocks: int | None = _m("shared", "{}", engine=True)

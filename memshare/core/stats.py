@@ -43,6 +43,9 @@ class SharingStats:
     # Memory-time saved: for each share, the engine steps its freed block stayed free while its
     # request still ran (added when the request finishes or is preempted).
     block_steps_freed: int = 0
+    # The same over every eligible output block from the step it became eligible (share delay
+    # applied, whatever the policy): what sharing all of them at once would free.
+    eligible_block_steps: int = 0
     stage1_s: float = 0.0
     stage2_s: float = 0.0
     remap_s: float = 0.0
@@ -78,6 +81,7 @@ class SharingStats:
             "dropped_stale": self.dropped_stale,
             "prefix_caching_stopped": self.prefix_caching_stopped,
             "block_steps_freed": self.block_steps_freed,
+            "eligible_block_steps": self.eligible_block_steps,
             "stage1_ms_per_step": 1e3 * self.stage1_s / steps,
             "stage2_ms_per_step": 1e3 * self.stage2_s / steps,
             "remap_ms_per_step": 1e3 * self.remap_s / steps,

@@ -4,6 +4,11 @@ A share frees one block (``BlockPins`` counts it in ``freed_blocks``). From the 
 until its request is dropped (finish or preemption: vLLM then frees the whole table) that block
 is free for others, so the run's ``block_steps_freed`` grows by one per step per live share:
 the memory a share saved, weighted by how long it saved it. One ``FreedSince`` per request.
+
+The same sum over *eligible* blocks (``eligible_block_steps``: every output block from the step it
+could first be shared under the share delay) is what sharing every eligible block at once would
+free: ``block_steps_freed / eligible_block_steps`` is the rate at which a random policy frees as
+much memory-time (``memshare bench --match-random freed``).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ class FreedSince:
     shares: int = 0
     step_sum: int = 0  # sum of the steps the shares happened at
 
-    def shared(self, step: int) -> None:
-        self.shares += 1
-        self.step_sum += step
+    def shared(self, step: int, n: int = 1) -> None:
+        """``n`` blocks start counting at ``step``."""
+        self.shares += n
+        self.step_sum += n * step
 
     def close(self, step: int) -> int:
         """The request is dropped at ``step``: the block-steps its shares kept free; starts over."""

@@ -38,6 +38,7 @@ _DOC = {
     "dropped_stale": "Matches dropped because the query block changed hands first.",
     "prefix_caching_stopped": "Requests whose prefix-cache hashing stopped at their first share.",
     "block_steps_freed": "Engine steps each freed block stayed free while its request ran, summed.",
+    "eligible_block_steps": "Engine steps each eligible output block existed while its request ran, summed.",
     "stage1_seconds": "Time in Stage 1 (scheduler process).",
     "stage2_seconds": "Time in Stage 2 (workers, summed).",
     "remap_seconds": "Time in decisions, pins, remaps and frees (scheduler process).",

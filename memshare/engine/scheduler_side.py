@@ -65,6 +65,10 @@ class _Request:
     # block, whose keys were rotated for that block's position (the index itself where absent).
     written_at: dict[int, int] = field(default_factory=dict)
     freed: FreedSince = field(default_factory=FreedSince)
+    # Its eligible output blocks (share delay applied) and since when: ``eligible_block_steps``.
+    eligible: FreedSince = field(default_factory=FreedSince)
+    num_eligible: int = 0
+    first_output_block: int = 0
 
 
 @dataclass(slots=True)
@@ -132,11 +136,13 @@ class SchedulerSide:
             if rec.generation is None:
                 view = vllm_scheduler.request_view(rec.request)
                 rec.generation = view.num_preemptions
+                rec.first_output_block = -(-len(view.prompt_token_ids) // self.config.block_size)
                 self.policy.add_request(req_id, view.prompt_token_ids)
                 if num_full == 0:
                     rec.seen_full = 0
                     continue
             rec.seen_full = num_full
+            self._count_eligible(rec, num_full)
             for proposal in self.policy.on_tokens(req_id, vllm_scheduler.all_token_ids(rec.request), num_full):
                 self._start(proposal, meta)
         return meta
@@ -246,12 +252,22 @@ class SchedulerSide:
             _remember(self.hashed_at_first_share, query.req_id, hashed)
         self.policy.on_shared(query, target_ref)
 
+    def _count_eligible(self, rec: _Request, num_full: int) -> None:
+        """Output blocks that any policy could share now (the share delay's rule, not the
+        policy's own readiness) start counting toward ``eligible_block_steps``."""
+        eligible = max(0, num_full - self.config.share_delay_blocks - rec.first_output_block)
+        if eligible > rec.num_eligible:
+            rec.eligible.shared(self.steps.steps, eligible - rec.num_eligible)
+            rec.num_eligible = eligible
+
     def _drop(self, req_id: str, *, finished: bool) -> None:
         """The one drop path. vLLM has freed the request's whole table: its shares save nothing more,
         and the policy forgets it. A preempted request keeps its record and starts over."""
         rec = self.requests.pop(req_id, None) if finished else self.requests.get(req_id)
         if rec is not None:
             self.stats.block_steps_freed += rec.freed.close(self.steps.steps)
+            self.stats.eligible_block_steps += rec.eligible.close(self.steps.steps)
+            rec.num_eligible = 0
             if rec.generation is not None:
                 self.policy.remove_request(req_id)
         if finished:

@@ -36,18 +36,27 @@ def bench(
     replay: Annotated[Optional[str], typer.Option("--replay", help="Trace file (JSONL: problem + reasoning/content, "
                                                   "or a run's samples.jsonl): every policy emits these traces "
                                                   "token for token (forced decoding), cut at --max-tokens.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="With --replay: 'choice' (the file's first 16 traces, where "
+                                                 "rules were tuned), 'report' (the rest) or 'all' (default: all, "
+                                                 "or the suite's).")] = None,
     max_num_seqs: o.MaxNumSeqs = 256,
     tensor_parallel_size: o.TensorParallelSize = 1,
     engine_per_run: o.EnginePerRun = False,
     policy: Policy = None,
-    step_threshold: Annotated[float, typer.Option(help="Stage 1: step bag-of-words cosine needed.")] = 0.8,
-    block_threshold: Annotated[float, typer.Option(help="Stage 2: largest normalized distance that matches.")] = 0.55,
+    step_threshold: Annotated[Optional[float], typer.Option(help="Stage 1: step bag-of-words cosine needed "
+                                                            "(default: 0.8, or the suite's).")] = None,
+    block_threshold: Annotated[Optional[float], typer.Option(help="Stage 2: largest normalized distance that "
+                                                             "matches (default: 0.55, or the suite's).")] = None,
     distance: Annotated[str, typer.Option(help="Stage 2 tensors: kv, k, v, k_unrope, k_unrope_v.")] = "k_unrope",
     metric: Annotated[str, typer.Option(help="Stage 2 metric: euclidean or cosine.")] = "euclidean",
     encoder: Annotated[str, typer.Option(help="Stage 1 vectors: tokenizer or embedding.")] = "tokenizer",
     max_candidates: Annotated[int, typer.Option(help="Candidates per block sent to Stage 2.")] = 8,
     random_rate: Annotated[float, typer.Option(help="Random policy share rate (matched to memshare when both run).")] = 0.1,
-    share_delay: Annotated[int, typer.Option(help="Keep the newest N full blocks exact before sharing.")] = 0,
+    match_random: Annotated[Optional[str], typer.Option(
+        "--match-random", help="When random and memshare both run, random's rate matches memshare's 'affected' "
+        "ratio (shared / eligible blocks) or the memory-time it 'freed' (default: affected, or the suite's).")] = None,
+    share_delay: Annotated[Optional[int], typer.Option(help="Keep the newest N full blocks exact before sharing "
+                                                       "(default: 0, or the suite's).")] = None,
     min_gap: Annotated[int, typer.Option(help="A candidate lies at least N blocks back.")] = 1,
     cross_request: Annotated[bool, typer.Option(help="Also match blocks of other running requests.")] = False,
     same_step: Annotated[bool, typer.Option(help="Also match earlier blocks of the block's own reasoning step.")] = False,
@@ -60,7 +69,9 @@ def bench(
                                                  "3 alternating repeats. 'samples': 8 prompts x 4 samples at "
                                                  "temperature 0.6, top-p 0.95, --kv-blocks 96. 'reasoning': 8 "
                                                  "DeepSeek-R1 traces replayed (512 tokens each), all four "
-                                                 "policies at --kv-blocks 48,64,96 (about 20 min on 2 cores).")] = None,
+                                                 "policies at --kv-blocks 48,64,96 (about 20 min on 2 cores). 'reasoning-long': 4 report-split "
+                                                 "R1 traces at 2,048 tokens, --share-delay 4 --block-threshold 0.6, "
+                                                 "random matched on freed memory-time, --kv-blocks 96,160.")] = None,
     out: o.Out = "results",
     force: o.Force = False,
     json_out: o.Json = False,
@@ -75,7 +86,8 @@ def bench(
 
     cfg, budgets = BenchConfig.from_options(
         suite=suite, policy=policy, kv_blocks=kv_blocks, limit=limit, samples=samples, max_tokens=max_tokens,
-        temperature=temperature, top_p=top_p, repeats=repeats, replay=replay, model=model, dataset=dataset,
+        temperature=temperature, top_p=top_p, repeats=repeats, replay=replay, split=split,
+        match_random=match_random, model=model, dataset=dataset,
         data_file=data_file, problem_field=problem_field, answer_field=answer_field, id_field=id_field, kind=kind,
         seed=seed, block_size=block_size, max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
         prefix_caching=prefix_caching, out=out, force=force, engine_per_run=engine_per_run,

@@ -117,3 +117,22 @@ def test_a_rejected_candidate_keeps_its_own_position_and_every_pin_is_released()
     job = step(side, policy, Proposal(BlockRef("r", 3), (BlockRef("r", 0), BlockRef("r", 2)), True), accept=False)
     assert job.candidate_block_indices == [0, 2]
     assert [b.ref_cnt for b in pool.blocks[10:14]] == [1, 1, 1, 1] and side.outstanding_pins() == 0
+
+
+def test_eligible_block_steps_count_every_output_block_from_the_step_the_share_delay_allows():
+    side, policy, _, _ = setup()
+    side.config = MemShareConfig(policy="memshare", block_size=BS, share_delay_blocks=1)
+    request = side.requests["r"].request
+    request.prompt_token_ids = [1] * (BS + 1)  # blocks 0 and 1 hold prompt tokens: output starts at 2
+    steps = {}
+    for step_no, full in enumerate((2, 3, 4, 5, 5, 5), start=1):
+        request.num_computed_tokens = full * BS
+        side.build_meta(SimpleNamespace(num_scheduled_tokens={"r": 1}, preempted_req_ids=[]))
+        steps[step_no] = side.requests["r"].num_eligible
+    # Output block 2 is eligible once block 3 is full too (step 3), block 3 at step 4, block 4
+    # never before the finish: delay 1 keeps the newest full block exact.
+    assert steps == {1: 0, 2: 0, 3: 1, 4: 2, 5: 2, 6: 2}
+    side.request_finished(SimpleNamespace(request_id="r"))
+    # Finished after step 6: block 2 was eligible from step 3 (3 steps), block 3 from step 4 (2 steps).
+    assert side.report()["eligible_block_steps"] == (6 - 3) + (6 - 4)
+    assert side.report()["block_steps_freed"] == 0

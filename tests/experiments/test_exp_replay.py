@@ -149,3 +149,51 @@ def test_a_replay_runs_samples_replay_its_trace_file_and_bad_samples_are_one_cle
     (samples.parent / "config.json").unlink()
     with pytest.raises(UserError, match="config.json beside it"):
         load_traces(samples)
+
+
+def test_a_split_takes_the_choice_or_report_rows_before_the_limit(tmp_path):
+    from memshare.replay import CHOICE_TRACES
+
+    f = _write(tmp_path / "t.jsonl", [{"id": str(i), "problem": f"P{i}", "content": "c"} for i in range(20)])
+    assert [t.problem.id for t in load_traces(f, split="choice")] == [str(i) for i in range(CHOICE_TRACES)]
+    assert [t.problem.id for t in load_traces(f, split="report", limit=2)] == [str(CHOICE_TRACES), str(CHOICE_TRACES + 1)]
+    assert len(load_traces(f)) == 20
+    with pytest.raises(UserError, match="--split 'nope'"):
+        load_traces(f, split="nope")
+    with pytest.raises(UserError, match="no traces"):
+        load_traces(_write(tmp_path / "short.jsonl", [{"problem": "P", "content": "c"}]), split="report")
+
+
+def test_suite_reasoning_long_presets_the_studys_rule_and_explicit_options_win(tmp_path, monkeypatch):
+    from memshare.bench import BenchConfig
+
+    (tmp_path / "r1_traces").mkdir()
+    _write(tmp_path / "r1_traces" / "deepseek-r1.jsonl", [{"problem": "P", "reasoning": "r"}])
+    monkeypatch.setenv("MEMSHARE_DATA_DIR", str(tmp_path))
+    cfg, budgets = BenchConfig.from_options(suite="reasoning-long")
+    assert (cfg.split, cfg.match_random, cfg.max_tokens, len(budgets)) == ("report", "freed", 2048, 2)
+    assert (cfg.sharing.share_delay_blocks, cfg.sharing.block_threshold, cfg.sharing.step_threshold) == (4, 0.6, 0.8)
+    mine, _ = BenchConfig.from_options(suite="reasoning-long", split="all", match_random="affected",
+                                       sharing={"share_delay_blocks": 0, "block_threshold": None})
+    assert (mine.split, mine.match_random, mine.sharing.share_delay_blocks, mine.sharing.block_threshold) == (
+        "all", "affected", 0, 0.6)
+    plain, _ = BenchConfig.from_options(sharing={"share_delay_blocks": None, "block_threshold": None})
+    assert (plain.split, plain.match_random, plain.sharing.share_delay_blocks, plain.sharing.block_threshold) == (
+        "all", "affected", 0, 0.55)
+    with pytest.raises(UserError, match="--split report chooses replay traces"):
+        BenchConfig.from_options(split="report")
+    with pytest.raises(UserError, match="--match-random 'steps'"):
+        BenchConfig.from_options(match_random="steps")
+
+
+def test_random_is_matched_on_affected_ratio_or_on_freed_memory_time():
+    from memshare.bench import BenchConfig
+    from memshare.bench.config import matched_rate
+
+    measured = {"affected_ratio": 0.3, "block_steps_freed": 50, "eligible_block_steps": 400}
+    assert matched_rate(measured, "affected") == 0.3 and matched_rate(measured, "freed") == 0.125
+    assert matched_rate({"block_steps_freed": 0, "eligible_block_steps": 0}, "freed") == 0.0
+    assert matched_rate({"affected_ratio": 0.3, "block_steps_freed": 9, "eligible_block_steps": 4}, "freed") == 1.0
+    cfg = BenchConfig(match_random="freed")
+    assert cfg.sharing_for("random", {"memshare": measured}).random_rate == 0.125
+    assert BenchConfig().sharing_for("random", {"memshare": measured}).random_rate == 0.3

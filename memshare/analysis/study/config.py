@@ -8,20 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from memshare.errors import UserError
-
-# Study discipline: rules and thresholds are chosen on the first CHOICE_TRACES traces of the file
-# (in file order) and every headline figure is reported on the rest.
-CHOICE_TRACES = 16
-SPLITS = ("choice", "report", "all")
-
-
-def split_rows(n: int, split: str) -> range:
-    """Row indices of a trace file with ``n`` rows that belong to ``split``."""
-    if split == "choice":
-        return range(min(CHOICE_TRACES, n))
-    if split == "report":
-        return range(min(CHOICE_TRACES, n), n)
-    return range(n)
+from memshare.replay import CHOICE_TRACES, SPLITS, split_rows  # noqa: F401 (the study's split, re-exported)
 
 
 @dataclass(frozen=True, slots=True)
