@@ -75,10 +75,10 @@ class StudyConfig:
         if self.out:
             return Path(self.out)
         from memshare.replay import replay_name
+        from memshare.results import default_out_dir
 
-        tag = self.model.rstrip("/").split("/")[-1]
-        kind = "control" if self.control else "study"
-        return Path("results") / f"{kind}__{replay_name(self.traces_path)}__{tag}__{self.split}__{self.max_tokens}"
+        base = default_out_dir("control" if self.control else "study", replay_name(self.traces_path), self.model)
+        return base.with_name(f"{base.name}__{self.split}__{self.max_tokens}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
