@@ -146,11 +146,13 @@ def dense_traces(lm: LoadedModel, work: Workload, max_tokens: int, cache_file: P
     return traces
 
 
-def replay_traces(lm: LoadedModel, path: str, limit: int, max_tokens: int, status=None) -> list[Trace]:
-    """The traces of a replay file (``memshare.replay``), tokenized as ``bench --replay`` does."""
+def replay_traces(lm: LoadedModel, path: str, limit: int | None, max_tokens: int, status=None, *,
+                  split: str = "all") -> list[Trace]:
+    """The traces of a replay file (``memshare.replay``; the first ``limit`` of ``split``), tokenized
+    as ``bench --replay`` does."""
     from memshare.workload import load_workload
 
-    work = load_workload(lm.path, max_tokens, replay=path, limit=limit)
+    work = load_workload(lm.path, max_tokens, replay=path, limit=limit, split=split)
     for note in work.notes:
         if status:
             status(note)

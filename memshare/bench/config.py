@@ -11,7 +11,7 @@ from memshare.errors import UserError
 
 # Raw top-k logprobs recorded per position in replay runs (engine-side fidelity against dense).
 FIDELITY_TOP_K = 8
-# Run order: memshare before random, which is matched to memshare's measured affected ratio.
+# Run order: memshare before random, which is matched to memshare's run (``match_random``).
 RUN_ORDER = ("vanilla", "vanilla-sync", "dense", "memshare", "random")
 # A suite's ``replay`` that means "the DeepSeek-R1 traces" (``memshare.replay.default_traces``).
 DEFAULT_REPLAY = "<deepseek-r1 traces>"
@@ -184,7 +184,7 @@ class BenchConfig:
 
     def sharing_for(self, policy_name: str, measured: dict[str, dict[str, Any]]) -> MemShareConfig | None:
         """The sharing config of one policy's run (None: plain vLLM). ``measured``: results of this
-        call's earlier policies; random is matched to memshare's measured affected ratio."""
+        call's earlier policies; random is matched to memshare's run (``matched_rate``)."""
         if policy_name in BASELINES:
             return None
         sharing = self.sharing.replace(policy=policy_name)

@@ -5,7 +5,8 @@ Runs go to engine processes (``memshare.bench.engines``, spoken to through
 budget of the backend; plain vLLM has its own), one alive at a time. This module never imports
 vLLM, so bad input fails fast and cleanly. Samples land in the run folder as they finish; a rerun
 resumes. When both ``memshare`` and ``random`` are asked for, ``memshare`` runs first and
-``random`` is matched to its measured affected ratio.
+``random`` is matched to its measured affected ratio, or with ``match_random="freed"`` to the
+memory-time it freed (``memshare.bench.config.matched_rate``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ the same prefix may still hit it.
 
 Layers, as vLLM keeps BlockPool under KVCacheManager under Scheduler: the pool's own verbs
 (``adapter.scheduler``), pins on blocks (``BlockPins``), freed block-steps per request
-(``FreedSince``) and step statistics (``StepStats``) under this class, which keeps one record per
+(``BlockStepsSince``) and step statistics (``StepStats``) under this class, which keeps one record per
 request and drops it one way (finish, or preemption: the request starts over).
 """
 
@@ -42,9 +42,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memshare.core.config import MemShareConfig
+from memshare.core.policies.common import first_output_block
 from memshare.core.policy import BlockRef, Proposal, SharingPolicy
 from memshare.engine.adapter import scheduler as vllm_scheduler
-from memshare.engine.freed import FreedSince
+from memshare.engine.freed import BlockStepsSince
 from memshare.engine.messages import MemShareMeta, MemShareWorkerMeta, Remap, Stage2Job
 from memshare.engine.pins import BlockPins
 from memshare.engine.stats import StepStats
@@ -64,9 +65,9 @@ class _Request:
     # block index -> block index its (shared) KV was written at: a remapped entry reads another
     # block, whose keys were rotated for that block's position (the index itself where absent).
     written_at: dict[int, int] = field(default_factory=dict)
-    freed: FreedSince = field(default_factory=FreedSince)
+    freed: BlockStepsSince = field(default_factory=BlockStepsSince)
     # Its eligible output blocks (share delay applied) and since when: ``eligible_block_steps``.
-    eligible: FreedSince = field(default_factory=FreedSince)
+    eligible: BlockStepsSince = field(default_factory=BlockStepsSince)
     num_eligible: int = 0
     first_output_block: int = 0
 
@@ -136,7 +137,7 @@ class SchedulerSide:
             if rec.generation is None:
                 view = vllm_scheduler.request_view(rec.request)
                 rec.generation = view.num_preemptions
-                rec.first_output_block = -(-len(view.prompt_token_ids) // self.config.block_size)
+                rec.first_output_block = first_output_block(len(view.prompt_token_ids), self.config.block_size)
                 self.policy.add_request(req_id, view.prompt_token_ids)
                 if num_full == 0:
                     rec.seen_full = 0
@@ -242,7 +243,7 @@ class SchedulerSide:
         client_id = vllm_scheduler.external_request_id(query.req_id)
         if client_id not in self.first_shared_position:
             _remember(self.first_shared_position, client_id, vllm_scheduler.num_output_tokens(rec.request))
-        rec.freed.shared(self.steps.steps)
+        rec.freed.add(self.steps.steps)
         if self._caching and query.req_id not in self.hashed_at_first_share:
             if self.keep_prefix_hashing:
                 hashed = vllm_scheduler.num_hashed_blocks(self._manager, query.req_id)
@@ -257,7 +258,7 @@ class SchedulerSide:
         policy's own readiness) start counting toward ``eligible_block_steps``."""
         eligible = max(0, num_full - self.config.share_delay_blocks - rec.first_output_block)
         if eligible > rec.num_eligible:
-            rec.eligible.shared(self.steps.steps, eligible - rec.num_eligible)
+            rec.eligible.add(self.steps.steps, eligible - rec.num_eligible)
             rec.num_eligible = eligible
 
     def _drop(self, req_id: str, *, finished: bool) -> None:

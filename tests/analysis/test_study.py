@@ -8,13 +8,14 @@ import torch
 
 from memshare.analysis.study import schedule as S
 from memshare.analysis.study.cache import buffered_cache
-from memshare.analysis.study.config import CHOICE_TRACES, StudyConfig, split_rows
+from memshare.analysis.study.config import StudyConfig
 from memshare.analysis.study.control import with_repeats
 from memshare.analysis.study.dense import DensePass, dense_pass
 from memshare.analysis.study.replay import RowTotals, replay_schedules
 from memshare.analysis.study.run import _measure
 from memshare.analysis.traces import Trace
 from memshare.errors import UserError
+from memshare.replay import CHOICE_TRACES, split_rows
 from tests.analysis.analysis_helpers import reasoning_ids, tiny_model
 
 

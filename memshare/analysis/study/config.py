@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from memshare.errors import UserError
-from memshare.replay import CHOICE_TRACES, SPLITS, split_rows  # noqa: F401 (the study's split, re-exported)
+from memshare.replay import SPLITS
 
 
 @dataclass(frozen=True, slots=True)

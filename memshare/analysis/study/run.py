@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memshare.analysis.study.config import StudyConfig, split_rows
+from memshare.analysis.study.config import StudyConfig
 from memshare.analysis.study.replay import RowTotals
 from memshare.results import Events
 
@@ -43,8 +43,8 @@ def run_study(cfg: StudyConfig, on_event: Events | None = None) -> dict[str, Any
     write_json(out / "config.json", cfg.to_dict())
     lm = load_model(cfg.model, status=lambda m: emit("status", {"message": m}))
     vocab, rope = StepVocab.from_tokenizer(lm.tokenizer), rope_spec_from_hf_config(lm.hf_config)
-    every = replay_traces(lm, cfg.traces_path, 10**6, cfg.max_tokens, lambda m: emit("status", {"message": m}))
-    traces = [every[i] for i in split_rows(len(every), cfg.split)][:cfg.limit]
+    traces = replay_traces(lm, cfg.traces_path, cfg.limit, cfg.max_tokens, lambda m: emit("status", {"message": m}),
+                           split=cfg.split)
     lines = [LINES[name] for name in cfg.line_names]
     wanted = {(line.name, float(p)) for line in lines for p in line.points}
     done = _done(rows_path)
@@ -99,8 +99,8 @@ def run_control(cfg: StudyConfig, on_event: Events | None = None) -> dict[str, A
     lm = load_model(cfg.model, status=lambda m: emit("status", {"message": m}))
     vocab, rope = StepVocab.from_tokenizer(lm.tokenizer), rope_spec_from_hf_config(lm.hf_config)
     # NOTE: the source text is cut longer than the control: copies add tokens of their own.
-    every = replay_traces(lm, cfg.traces_path, 10**6, 2 * cfg.max_tokens, lambda m: emit("status", {"message": m}))
-    traces = [every[i] for i in split_rows(len(every), cfg.split)][:cfg.limit]
+    traces = replay_traces(lm, cfg.traces_path, cfg.limit, 2 * cfg.max_tokens,
+                           lambda m: emit("status", {"message": m}), split=cfg.split)
     configs = [MemShareConfig(block_size=cfg.block_size, seed=cfg.seed, share_delay_blocks=d) for d in CONTROL_DELAYS]
     emit("start", {"total": len(traces)})
     rows = []

@@ -9,8 +9,9 @@ Eligibility (one rule for all policies, so their affected ratios are comparable)
 * the policy has seen all its tokens (``ready_blocks``; MemShare waits until the step
   splitter committed them).
 
-Each eligible block is counted once in ``stats.full_blocks`` and offered to ``propose``
-once. In flight (kept simple): the query blocks a request's latest ``on_tokens`` proposed
+The engine's ``eligible_block_steps`` counts blocks by the first two rules only
+(``SchedulerSide._count_eligible``). Each eligible block is counted once in
+``stats.full_blocks`` and offered to ``propose`` once. In flight (kept simple): the query blocks a request's latest ``on_tokens`` proposed
 stay in flight until ``decide``/``on_shared`` sees them or that request's next
 ``on_tokens`` call; a block in flight is never offered as a candidate. A candidate may
 itself be proposed later, and a block may be the candidate of several queries.
@@ -36,6 +37,11 @@ class RequestState:
     num_full_blocks: int = 0
 
 
+def first_output_block(prompt_len: int, block_size: int) -> int:
+    """The first block made only of output tokens (blocks before it hold prompt tokens)."""
+    return -(-prompt_len // block_size)
+
+
 class BlockPolicy(SharingPolicy):
     """Base of the concrete policies: subclasses implement ``propose``."""
 
@@ -55,7 +61,7 @@ class BlockPolicy(SharingPolicy):
         if req_id in self._reqs:
             raise ValueError(f"request {req_id!r} was added twice (remove it first)")
         prompt_len = len(prompt_token_ids)
-        first = -(-prompt_len // self.config.block_size)
+        first = first_output_block(prompt_len, self.config.block_size)
         key = hash(tuple(prompt_token_ids))
         self._reqs[req_id] = RequestState(prompt_len, first, first, key)
         self._siblings.setdefault(key, []).append(req_id)
